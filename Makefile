@@ -1,0 +1,43 @@
+# dcor — see README.md. `make demo` and `make test` work on a fresh
+# Debian/Ubuntu machine as root.
+GO      ?= go
+BIN     := bin/dcor
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+# Debian packages the tests run for real (see scripts/deps.sh)
+export PATH := $(PATH):/usr/sbin:/sbin
+
+.PHONY: all build demo test deps vet fmt-check unit bench-inspect clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/dcor
+
+# A drifted sample host in a temp dir: check it, fix it with diffs, check it clean.
+demo: deps-build build
+	@scripts/demo.sh $(BIN)
+
+deps-build:
+	@scripts/deps.sh build
+
+deps:
+	@scripts/deps.sh all
+
+# Every test, against the real PostgreSQL, gpg, nginx, supervisord and python3.
+test: deps vet fmt-check
+	$(GO) test -race -count=1 -timeout 40m ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Median wall time of `dcor inspect --check` on the sample host (README).
+bench-inspect: build
+	@scripts/bench-inspect.sh $(BIN)
+
+clean:
+	rm -rf bin

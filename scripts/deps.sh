@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs with apt-get what building (deps.sh build) or testing
+# (deps.sh all) dcor needs, when it is missing. Needs root for apt-get.
+set -euo pipefail
+want=(gcc pkg-config libhdf5-dev)
+if [ "${1:-all}" = all ]; then
+  want+=(postgresql gnupg nginx-light supervisor python3 python3-jwt unzip zip util-linux)
+fi
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# nginx-full or nginx provide the same binary as nginx-light
+if printf '%s\n' "${missing[@]}" | grep -qx nginx-light && command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then
+  missing=("${missing[@]/nginx-light}")
+fi
+missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "missing Debian packages: ${missing[*]} (run as root, or install them)" >&2
+    exit 1
+  fi
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! command -v go >/dev/null 2>&1; then
+  echo "go is not installed: install Go 1.26 or newer (https://go.dev/doc/install)" >&2
+  exit 1
+fi
