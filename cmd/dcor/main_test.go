@@ -1,0 +1,77 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/DCOR-dev/dcor/internal/samplehost"
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// TestMain lets testscript run this test binary as the real `dcor`.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"dcor": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+	})
+}
+
+// TestScripts runs the CLI tests in testdata/script/*.txtar: each runs
+// the real dcor binary on a host tree in its work directory.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 filepath.Join("testdata", "script"),
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("NO_COLOR", "")
+			env.Setenv("CKAN_INI", "")
+			env.Setenv("HOME", env.WorkDir)
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// samplehost DIR: write the drifted sample host into DIR.
+			"samplehost": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: samplehost DIR")
+				}
+				ts.Check(samplehost.Build(ts.MkAbs(args[0])))
+			},
+			// snapshot DIR FILE: write every entry's path, mode, size and mtime.
+			"snapshot": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 2 {
+					ts.Fatalf("usage: snapshot DIR FILE")
+				}
+				var b strings.Builder
+				root := ts.MkAbs(args[0])
+				err := filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
+					if err != nil {
+						return err
+					}
+					rel, _ := filepath.Rel(root, p)
+					fmt.Fprintf(&b, "%s %v %d %d\n", rel, info.Mode(), info.Size(), info.ModTime().UnixNano())
+					return nil
+				})
+				ts.Check(err)
+				ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(b.String()), 0o644))
+			},
+			// sleep SECONDS
+			"sleep": func(ts *testscript.TestScript, neg bool, args []string) {
+				d, err := time.ParseDuration(args[0] + "s")
+				ts.Check(err)
+				time.Sleep(d)
+			},
+			// jsonvalid stdout|stderr|FILE: the content is one valid JSON document.
+			"jsonvalid": func(ts *testscript.TestScript, neg bool, args []string) {
+				data := ts.ReadFile(args[0])
+				var v any
+				if err := json.Unmarshal([]byte(data), &v); err != nil {
+					ts.Fatalf("%s is not valid JSON: %v", args[0], err)
+				}
+			},
+		},
+	})
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/DCOR-dev/dcor/host"
+	"github.com/DCOR-dev/dcor/site"
+	"github.com/DCOR-dev/dcor/templates"
+	"github.com/spf13/cobra"
+)
+
+func (a *app) templatesCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "templates",
+		Short: "List, show or render DCOR's embedded config templates for this site",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List the templates and where they go on the host",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			for _, t := range templates.List() {
+				p := t.Path
+				if p == "" {
+					p = "(merged into ckan.ini)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Name, p, t.Description)
+			}
+			return tw.Flush()
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "show NAME",
+		Short: "Print one template rendered for this site",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := a.templateParams()
+			if err != nil {
+				return err
+			}
+			out, err := templates.Render(args[0], p)
+			if err != nil {
+				return usageErrorf("%v", err)
+			}
+			_, err = a.stdout.Write(out)
+			return err
+		},
+	})
+	var outDir string
+	render := &cobra.Command{
+		Use:   "render --out DIR",
+		Short: "Write every template, rendered for this site, under DIR at its host path",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if outDir == "" {
+				return usageErrorf("render needs --out DIR")
+			}
+			p, err := a.templateParams()
+			if err != nil {
+				return err
+			}
+			for _, t := range templates.List() {
+				out, err := templates.Render(t.Name, p)
+				if err != nil {
+					return &exitError{code: 1, msg: err.Error()}
+				}
+				rel := t.Path
+				if rel == "" {
+					rel = t.Name + ".ini"
+				}
+				dst := filepath.Join(outDir, filepath.Clean("/"+rel))
+				if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+					return &exitError{code: 1, msg: err.Error()}
+				}
+				if err := host.WriteFileAtomic(dst, out, 0o644); err != nil {
+					return &exitError{code: 1, msg: err.Error()}
+				}
+				if !a.json {
+					fmt.Fprintf(a.stdout, "wrote %s\n", dst)
+				}
+			}
+			return nil
+		},
+	}
+	render.Flags().StringVar(&outDir, "out", "", "output `DIR`")
+	cmd.AddCommand(render)
+	return cmd
+}
+
+// templateParams are the template parameters from the site file (the
+// kind defaults to production when there is no site file, with a note).
+func (a *app) templateParams() (templates.Params, error) {
+	s, err := a.siteFile()
+	if err != nil && s.Kind == "" {
+		if !strings.Contains(err.Error(), site.ErrNoSiteFile.Error()) {
+			return templates.Params{}, &exitError{code: 1, msg: err.Error()}
+		}
+		fmt.Fprintf(a.stderr, "dcor: %v; rendering for a production site\n", err)
+		s.Kind = "production"
+	}
+	return templates.Params{Kind: s.Kind, Hostname: s.HostnameOrDefault(), FQDN: s.FQDN, IP: s.IP, Email: s.Email,
+		CertPath: s.CertPath(), KeyPath: s.KeyPath(), CKANIni: a.ckanIniPath(), DBPassword: s.Database.Password,
+		SMTPServer: s.SMTP.Server, SMTPUser: s.SMTP.User, SMTPPassword: s.SMTP.Password, MailDomain: s.SMTP.Domain,
+		DefaultServers: s.DefaultServers}, nil
+}

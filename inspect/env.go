@@ -1,0 +1,129 @@
+package inspect
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/DCOR-dev/dcor/ckanini"
+	"github.com/DCOR-dev/dcor/host"
+	"github.com/DCOR-dev/dcor/site"
+	"github.com/DCOR-dev/dcor/templates"
+)
+
+// Env is what the checks look at: the host, its site file and ckan.ini.
+type Env struct {
+	// Host maps host paths under --root.
+	Host host.Host
+	// Site is the site file's content (empty when there is none).
+	Site *site.Site
+	// SiteErr is why the site file could not be read (site.ErrNoSiteFile…).
+	SiteErr error
+	// SitePath is the site file's host path.
+	SitePath string
+	// CKANIni is ckan.ini's host path.
+	CKANIni string
+	// Venv is the CKAN virtualenv's host path.
+	Venv string
+	// Now is when the inspection began.
+	Now time.Time
+	// AskValue asks for a value the site file lacks; nil when there is
+	// no terminal to ask at.
+	AskValue func(prompt string, secret bool) (string, error)
+	// Log receives verbose messages (may be io.Discard).
+	Log io.Writer
+
+	ini      *ckanini.File
+	iniErr   error
+	loaded   bool
+	iniBytes []byte
+}
+
+// ckanIni loads ckan.ini once; every check shares the same File so that
+// their edits are staged on one copy.
+func (e *Env) ckanIni() (*ckanini.File, error) {
+	if !e.loaded {
+		e.loaded = true
+		local := e.Host.Path(e.CKANIni)
+		info, err := os.Stat(local)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			e.iniErr = fmt.Errorf("ckan.ini not found at %s: is CKAN installed? Point --ckan-ini or CKAN_INI at it", e.CKANIni)
+		case err != nil:
+			e.iniErr = fmt.Errorf("cannot read %s: %v", e.CKANIni, err)
+		case info.IsDir():
+			e.iniErr = fmt.Errorf("%s is a directory, expected the ckan.ini file", e.CKANIni)
+		default:
+			e.iniBytes, _ = os.ReadFile(local)
+			e.ini, e.iniErr = ckanini.Load(local)
+			if e.iniErr != nil {
+				e.iniErr = fmt.Errorf("%s: %v", e.CKANIni, hostError(e.Host, e.iniErr))
+			}
+		}
+	}
+	return e.ini, e.iniErr
+}
+
+// iniValue is the value CKAN sees for key, "" when unset or unreadable.
+func (e *Env) iniValue(key string) string {
+	f, err := e.ckanIni()
+	if err != nil {
+		return ""
+	}
+	v, _ := f.Get(key)
+	return v
+}
+
+// params are the template parameters of this site.
+func (e *Env) params() templates.Params {
+	s := e.Site
+	p := templates.Params{
+		Kind:           s.Kind,
+		Hostname:       s.HostnameOrDefault(),
+		FQDN:           s.FQDN,
+		IP:             s.IP,
+		Email:          s.Email,
+		CertPath:       s.CertPath(),
+		KeyPath:        s.KeyPath(),
+		CKANIni:        e.CKANIni,
+		Venv:           e.Venv,
+		DBPassword:     s.Database.Password,
+		SMTPServer:     s.SMTP.Server,
+		SMTPUser:       s.SMTP.User,
+		SMTPPassword:   s.SMTP.Password,
+		MailDomain:     s.SMTP.Domain,
+		DefaultServers: s.DefaultServers,
+	}
+	return p
+}
+
+func (e *Env) logf(format string, args ...any) {
+	if e.Log != nil {
+		fmt.Fprintf(e.Log, format+"\n", args...)
+	}
+}
+
+// hostError rewrites local paths in an error message to host paths.
+func hostError(h host.Host, err error) error {
+	if h.Live() {
+		return err
+	}
+	var pe *ckanini.ParseError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("line %d: %s", pe.Line, pe.Msg)
+	}
+	return err
+}
+
+// iniOriginal is ckan.ini's content as it was read, before any staged
+// edit (Tx keeps the first "old" content it is given).
+func (e *Env) iniOriginal() []byte {
+	if e.iniBytes == nil {
+		if data, err := os.ReadFile(e.Host.Path(e.CKANIni)); err == nil {
+			e.iniBytes = data
+		}
+	}
+	return e.iniBytes
+}
