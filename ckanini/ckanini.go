@@ -17,19 +17,29 @@
 // nested references.
 //
 // Deliberate differences from ConfigParser: a UTF-8 byte order mark at the
-// start is accepted (and kept when editing), invalid UTF-8 is an error,
-// duplicate sections and duplicate options are accepted (the last value wins,
-// as with strict=False; Duplicates reports them because CKAN's strict parser
-// refuses to start on them).
+// start is accepted (and kept when editing); invalid UTF-8 is an error;
+// duplicate sections and duplicate options are accepted, the last value
+// winning as with strict=False (CKAN's parser is strict and refuses to start
+// on them: Duplicates reports them); an expansion of references that would
+// grow beyond a few hundred kilobytes is an error (Python would hang); keys
+// are compared case-insensitively also for CKAN 2.10+, which keeps their case;
+// Python's final-sigma rule of str.lower is not applied to keys. The CKAN_*
+// environment variables that CKAN 2.10+ adds to [DEFAULT] are not seen.
+// Validate reports what would stop CKAN from starting.
 //
 // The reader of this package is authoritative. gopkg.in/ini.v1 cannot be
-// configured to match ConfigParser (it strips quotes around values, treats
-// values starting with a backtick or `"""` as quoted, joins continuation lines
-// differently, ends them at blank lines, keeps unresolvable references,
-// knows no "%%" and does not fall back to [DEFAULT] for lookups), so it only
-// serves in the tests as an independent second reader: a fuzz test checks
-// that both readers agree on every file in the subset of the format where
-// they should (see iniv1_test.go).
+// configured to match ConfigParser on all points: even with
+// IgnoreInlineComment, IgnoreContinuation, PreserveSurroundedQuote and
+// InsensitiveKeys it takes values starting with a backtick or `"""` and keys
+// starting with '"' or a backtick for quoted strings, splits lines at "\n"
+// only, puts options before the first header into [DEFAULT] instead of
+// failing, keeps unresolvable references and knows no "%%"; its
+// AllowPythonMultilineValues keeps the indentation of continuation lines,
+// ends them at blank lines and ignores the indentation of the option line.
+// So ini.v1 serves only in the tests, as an independent second reader: a fuzz
+// test checks that both read the same from files in the subset of the format
+// where they should agree (see iniv1_test.go). Another test, run with
+// -python, compares this reader with Python's configparser itself.
 //
 // # Chained files
 //
@@ -47,7 +57,7 @@
 // in place, an option that exists only commented out is uncommented and set,
 // later active repeats are commented out, and an absent option is inserted
 // right after the section header. Every other byte of the file stays as it
-// is.
+// is. CheckOption tells beforehand whether a key and value can be written.
 package ckanini
 
 import (

@@ -52,9 +52,6 @@ func valueLines(value string) []string {
 	for _, l := range splitLines(value) {
 		lines = append(lines, pyStrip(l.text))
 	}
-	if strings.HasSuffix(value, "\n") || strings.HasSuffix(value, "\r") {
-		lines = append(lines, "")
-	}
 	for len(lines) > 0 && lines[0] == "" {
 		lines = lines[1:]
 	}

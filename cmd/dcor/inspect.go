@@ -74,6 +74,7 @@ for input. A changed file is first copied to NAME.dcor-YYYYmmdd-HHMMSS.`,
 					if f.Check != lastCheck {
 						fmt.Fprintln(a.stdout, a.paint("1", f.Check))
 						lastCheck = f.Check
+						a.lastPath = ""
 					}
 					a.printFinding(f)
 					if !f.Fixable {
@@ -100,6 +101,7 @@ for input. A changed file is first copied to NAME.dcor-YYYYmmdd-HHMMSS.`,
 					if f.Check != lastCheck {
 						fmt.Fprintln(a.stdout, a.paint("1", f.Check))
 						lastCheck = f.Check
+						a.lastPath = ""
 					}
 					a.printFinding(f)
 				}
@@ -140,11 +142,11 @@ func (a *app) printFinding(f *inspect.Finding) {
 	case f.Severity == inspect.Unmanaged:
 		mark = a.paint("36", "?")
 	}
-	line := f.String()
-	if f.Path != "" && !strings.Contains(line, f.Path) {
-		line += " (" + f.Path + ")"
+	if f.Path != "" && f.Path != a.lastPath && !strings.Contains(f.String(), f.Path) {
+		fmt.Fprintf(a.stdout, "  %s\n", a.paint("2", f.Path))
 	}
-	fmt.Fprintf(a.stdout, "  %s %s\n", mark, line)
+	a.lastPath = f.Path
+	fmt.Fprintf(a.stdout, "  %s %s\n", mark, f.String())
 	if f.Error != "" {
 		fmt.Fprintf(a.stdout, "    %s %s\n", a.paint("31", "not fixed:"), f.Error)
 	}

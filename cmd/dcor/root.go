@@ -30,6 +30,9 @@ type app struct {
 	noColor bool
 	verbose int
 
+	// lastPath is the file the previous finding printed was about.
+	lastPath string
+
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	ctx            context.Context

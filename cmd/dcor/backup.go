@@ -1,0 +1,265 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/DCOR-dev/dcor/backup"
+	"github.com/DCOR-dev/dcor/ckanini"
+	"github.com/DCOR-dev/dcor/host"
+	"github.com/DCOR-dev/dcor/site"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	extraCommands = append(extraCommands, (*app).backupCommand, (*app).restoreCommand, (*app).scheduleCommand)
+}
+
+// backupKeyFlags are the flags that choose the recipients of a backup.
+type backupKeyFlags struct {
+	keyIDs   []string
+	keyFiles []string
+	keyDir   string
+}
+
+func (k *backupKeyFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringArrayVar(&k.keyIDs, "key-id", nil, "encrypt to the public key with this `ID` (16-hex long id or fingerprint; repeatable), found in the key directory, else in root's GnuPG keyring")
+	f.StringArrayVar(&k.keyFiles, "key-file", nil, "encrypt to the public key in `FILE` (repeatable)")
+	f.StringVar(&k.keyDir, "key-dir", "", "host `DIR` of recipients' armored public keys (default: the site file's backup.key_dir, else "+host.DefaultBackupKeyDir+")")
+}
+
+// recipients loads the recipient keys the flags name.
+func (k *backupKeyFlags) recipients(a *app, s *site.Site) ([]*backup.Recipient, error) {
+	dir := k.keyDir
+	if dir == "" {
+		dir = s.BackupKeyDir()
+	}
+	return backup.LoadRecipients(a.ctx, backup.KeySources{IDs: k.keyIDs, Files: k.keyFiles, Dir: a.host().Path(dir)})
+}
+
+// backupSite is the site file for backups: a missing one is fine (the
+// machine's host name, the default key directory).
+func (a *app) backupSite() (*site.Site, error) {
+	s, err := a.siteFile()
+	if err != nil && !errors.Is(err, site.ErrNoSiteFile) {
+		return nil, err
+	}
+	return s, nil
+}
+
+// ckanDatabaseURL is ckan.ini's sqlalchemy.url.
+func (a *app) ckanDatabaseURL() (string, error) {
+	path := a.ckanIniPath()
+	f, err := ckanini.Load(a.host().Path(path))
+	if err != nil {
+		return "", fmt.Errorf("read ckan.ini %s: %v (set --ckan-ini or $CKAN_INI)", path, err)
+	}
+	u, ok := f.Get("sqlalchemy.url")
+	if !ok || u == "" {
+		return "", fmt.Errorf("%s sets no sqlalchemy.url: it names the CKAN database to back up", path)
+	}
+	return u, nil
+}
+
+// backupRun holds the flags of encrypted-database-backup.
+type backupRun struct {
+	keys           backupKeyFlags
+	outDir         string
+	keepPlain      string
+	keep, keepDays int
+	verifyWith     string
+	passphraseFile string
+	asPostgres     bool
+	pgDump         string
+}
+
+func (b *backupRun) register(cmd *cobra.Command) {
+	b.keys.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&b.outDir, "out-dir", host.EncryptedDumpsDir, "host `DIR` of the encrypted dumps (YYYY-MM/ below it)")
+	f.BoolVar(&b.asPostgres, "as-postgres", false, "run pg_dump as the system user postgres (peer authentication) instead of with sqlalchemy.url's password")
+	f.StringVar(&b.pgDump, "pg-dump", "", "pg_dump `PROGRAM` (default: from PATH, else the newest /usr/lib/postgresql/*/bin)")
+}
+
+// options turns the flags into backup options.
+func (b *backupRun) options(a *app) (backup.Options, error) {
+	s, err := a.backupSite()
+	if err != nil {
+		return backup.Options{}, err
+	}
+	dbURL, err := a.ckanDatabaseURL()
+	if err != nil {
+		return backup.Options{}, err
+	}
+	rs, err := b.keys.recipients(a, s)
+	if err != nil {
+		return backup.Options{}, err
+	}
+	o := backup.Options{DatabaseURL: dbURL, AsPostgres: b.asPostgres, Recipients: rs,
+		OutDir: a.host().Path(b.outDir), Hostname: s.HostnameOrDefault(), Keep: b.keep, KeepDays: b.keepDays,
+		PgDump: b.pgDump}
+	if b.keepPlain != "" {
+		o.KeepPlainDir = a.host().Path(b.keepPlain)
+	}
+	if b.verifyWith != "" {
+		if o.VerifyWith, err = loadSecretKey(b.verifyWith, b.passphraseFile); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+// loadSecretKey reads a secret key, unlocked with the passphrase in
+// passphraseFile (first line) when given.
+func loadSecretKey(path, passphraseFile string) (*backup.SecretKey, error) {
+	var pass []byte
+	if passphraseFile != "" {
+		p, err := readSecretFile(passphraseFile)
+		if err != nil {
+			return nil, err
+		}
+		pass = []byte(p)
+	}
+	return backup.LoadSecretKey(path, pass)
+}
+
+// backupJSON is what encrypted-database-backup --json prints.
+type backupJSON struct {
+	File       string               `json:"file"`
+	Size       int64                `json:"size"`
+	SHA256     string               `json:"sha256"`
+	DumpSize   int64                `json:"dump_size"`
+	Seconds    float64              `json:"duration_seconds"`
+	Recipients []string             `json:"recipients"`
+	PlainFile  string               `json:"plain_file,omitempty"`
+	Verified   *backup.Verification `json:"verified,omitempty"`
+	Pruned     []string             `json:"pruned,omitempty"`
+}
+
+func (a *app) backupCommand() *cobra.Command {
+	var b backupRun
+	cmd := &cobra.Command{
+		Use:   "encrypted-database-backup",
+		Short: "Back the CKAN database up, encrypted to OpenPGP keys, into /data/encrypted_db_dumps",
+		Long: `encrypted-database-backup runs pg_dump --format=custom on the database of
+ckan.ini's sqlalchemy.url and streams the dump, encrypted to the recipients'
+public keys (GnuPG 2.2 decrypts it), to
+  /data/encrypted_db_dumps/YYYY-MM/ckan_db_<host>_YYYY-MM-DD_HH-MM-SS.dump_<KEYID>.gpg
+(directory 0700, file 0400) with a .sha256 file beside it. The plain dump never
+touches the disk unless --keep-plain asks for it. A failed or interrupted
+backup leaves no file under a final name and exits 1; a second backup while
+one runs exits 1 at once.
+
+Recipients: --key-id looks the key up in the key directory (*.asc), then in
+root's GnuPG keyring; --key-file takes a key file. Several recipients make one
+file that any of them decrypts. Expired and revoked keys, and keys without an
+encryption subkey, are refused.
+
+Under cron it prints exactly one line (file, size, duration, sha256); on a
+terminal it also shows progress. Key files and --verify-with are paths on this
+machine; the directories are host paths (under --root).`,
+		Example: `  dcor encrypted-database-backup --key-id 8FD98B2183B2C228
+  dcor encrypted-database-backup --key-id 8FD98B2183B2C228 --key-file /root/admin2.asc --keep-days 90
+  dcor encrypted-database-backup --key-id 8FD98B2183B2C228 --verify-with /root/backup-secret.asc`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(b.keys.keyIDs) == 0 && len(b.keys.keyFiles) == 0 {
+				return usageErrorf("encrypted-database-backup needs a recipient: --key-id ID or --key-file FILE")
+			}
+			if b.keep < 0 || b.keepDays < 0 {
+				return usageErrorf("--keep and --keep-days must not be negative")
+			}
+			if b.passphraseFile != "" && b.verifyWith == "" {
+				return usageErrorf("--passphrase-file unlocks the --verify-with key: give --verify-with too")
+			}
+			o, err := b.options(a)
+			if err != nil {
+				return &exitError{code: 1, msg: err.Error()}
+			}
+			var prog *progressLine
+			if isTerminal(a.stderr) && !a.json {
+				prog = &progressLine{w: a.stderr, verb: "dumped", start: time.Now()}
+				o.Progress = prog.update
+			}
+			for _, r := range o.Recipients {
+				a.logf("recipient %s from %s", r, r.Source)
+			}
+			res, err := backup.Run(a.ctx, o)
+			prog.done()
+			if err != nil && res == nil {
+				return &exitError{code: 1, msg: err.Error()}
+			}
+			a.printBackup(res)
+			if err != nil { // written, but retention failed
+				return &exitError{code: 1, msg: err.Error()}
+			}
+			return nil
+		},
+	}
+	b.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&b.keepPlain, "keep-plain", "", "also keep the plain dump under host `DIR`/YYYY-MM/ (the 2021 way: dir 0500, file 0400)")
+	f.IntVar(&b.keep, "keep", 0, "keep only the newest `N` encrypted dumps of this host (0: all)")
+	f.IntVar(&b.keepDays, "keep-days", 0, "remove this host's encrypted dumps older than `D` days (0: never)")
+	f.StringVar(&b.verifyWith, "verify-with", "", "decrypt the new dump with the secret key in `FILE` and check it with pg_restore before it gets its name")
+	f.StringVar(&b.passphraseFile, "passphrase-file", "", "passphrase of the --verify-with key, first line of `FILE`")
+	return cmd
+}
+
+// printBackup prints a finished backup: one line, or JSON.
+func (a *app) printBackup(res *backup.Result) {
+	h := a.host()
+	res.File = h.HostPath(res.File)
+	if res.PlainFile != "" {
+		res.PlainFile = h.HostPath(res.PlainFile)
+	}
+	for i, p := range res.Pruned {
+		res.Pruned[i] = h.HostPath(p)
+	}
+	if a.json {
+		j := backupJSON{File: res.File, Size: res.Size, SHA256: res.SHA256, DumpSize: res.DumpSize,
+			Seconds: res.Duration.Seconds(), PlainFile: res.PlainFile, Verified: res.Verified, Pruned: res.Pruned}
+		for _, r := range res.Recipients {
+			j.Recipients = append(j.Recipients, r.KeyID)
+		}
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(j)
+		return
+	}
+	fmt.Fprintln(a.stdout, res.Summary())
+	for _, p := range res.Pruned {
+		a.logf("removed old dump %s", p)
+	}
+}
+
+// progressLine shows bytes and rate on a terminal, at most 5 times a
+// second, on one line that done clears.
+type progressLine struct {
+	w       io.Writer
+	verb    string
+	start   time.Time
+	last    time.Time
+	printed bool
+}
+
+func (p *progressLine) update(n int64) {
+	now := time.Now()
+	if now.Sub(p.last) < 200*time.Millisecond {
+		return
+	}
+	p.last = now
+	rate := float64(n) / now.Sub(p.start).Seconds()
+	fmt.Fprintf(p.w, "\r\x1b[K%s %s (%s/s)", p.verb, backup.FormatBytes(n), backup.FormatBytes(int64(rate)))
+	p.printed = true
+}
+
+func (p *progressLine) done() {
+	if p != nil && p.printed {
+		fmt.Fprint(p.w, "\r\x1b[K")
+	}
+}
