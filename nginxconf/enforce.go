@@ -59,34 +59,41 @@ var zoneArg = map[string]string{
 	"limit_req_zone": "zone=", "limit_conn_zone": "zone=", "limit_req": "zone=",
 }
 
-// Enforce returns current with the directives of template enforced, and
+// Enforce returns current with the statements of template enforced, and
 // the differences it found, in the template's order. Both are whole nginx
 // files (e.g. a site included in the http context).
 //
 // Each statement of the template is looked for in the same context of
 // current:
-//   - server blocks by their listen addresses (the first argument of
-//     each listen) and their server names; when no server has both, a
-//     server with the same names and a common listen address is taken,
-//     provided no other server of the template has the same names;
-//   - location blocks by their arguments ("=/" is "= /"); other blocks
+//   - a server block by its listen addresses (the first argument of each
+//     listen, options aside) and its server names; failing that, the first
+//     server with the same names that shares an address with it, provided
+//     no other template server with these names listens there;
+//   - a location block by its arguments ("=/" is "= /"); other blocks
 //     (http, events, if, map, upstream, …) by name and arguments;
-//   - simple directives by name, or by name and first argument for the
-//     repeatable ones (listen by address, zone directives by zone name).
+//   - a simple directive by its name (client_max_body_size, proxy_pass,
+//     ssl_certificate, server_name, return, …), except the repeatable ones
+//     (listen, include, proxy_set_header, add_header, *_param, set,
+//     rewrite, error_page, access_log, allow, deny, upstream's server, …),
+//     matched by name and first argument: listen by its address, the
+//     cache path and limit zone directives by the name of their zone.
 //
-// Found blocks are enforced recursively. A found simple directive whose
-// arguments differ (in value: quoting does not matter, nor the order of
-// listen's options) is replaced, only that statement's bytes, by the
-// template's text. A missing statement is inserted with the template's
-// text and the comment lines just above it, indented like its siblings in
-// current, after the statement that precedes it in the template (or
-// before the one that follows it, or at the end of the block). Everything
-// only in current (directives, blocks, comments, layout) stays as it is.
+// When a key occurs several times, the n-th in the template goes with the
+// n-th in current. Found blocks are enforced recursively. A found simple
+// directive whose arguments differ in value (quoting does not matter, nor
+// the order of listen's options) is replaced by the template's text, only
+// that statement's bytes. A missing statement is inserted with the
+// template's text, preceded by the comment lines above it in the template
+// (unless these were left behind in current), indented like its siblings
+// in current, after the statement that precedes it in the template (or
+// before the one that follows it, or at the end of the block).
+// Everything only in current (statements, comments, layout) stays as it
+// is, byte for byte.
 //
 // Enforce is idempotent, and returns an unchanged copy of current without
 // differences when current has every statement of the template, whatever
-// its comments and whitespace. When current (or template) does not parse,
-// the error names the line and nothing is returned.
+// its comments and whitespace. When current or template does not parse,
+// the error names the line and nothing else is returned.
 func Enforce(current, template []byte) (updated []byte, diffs []Difference, err error) {
 	cur, err := Parse(current)
 	if err != nil {
@@ -96,7 +103,7 @@ func Enforce(current, template []byte) (updated []byte, diffs []Difference, err 
 	if err != nil {
 		return nil, nil, fmt.Errorf("template: %w", err)
 	}
-	e := &enforcer{cur: cur, tpl: tpl}
+	e := &enforcer{cur: cur, tpl: tpl, curStep: indentStep(cur), tplStep: indentStep(tpl)}
 	e.block(cur.root, tpl.root, "")
 	out, err := e.apply()
 	if err != nil {
@@ -112,14 +119,17 @@ type edit struct {
 	start, end int // replaced bytes of current; start == end for an insertion
 	insert     bool
 	seq        int
-	text       string // replacement text, or the inserted statement (see body)
+	text       string // replacement text, or the inserted lines (no final newline)
 	blank      bool   // insertion: wants an empty line before it
 }
 
 type enforcer struct {
 	cur, tpl *Config
-	edits    []edit
-	diffs    []Difference
+	// curStep and tplStep are the indentation per block level of current
+	// and template ("" when unknown).
+	curStep, tplStep string
+	edits            []edit
+	diffs            []Difference
 }
 
 // block enforces the children of template block t on current block c.
@@ -146,7 +156,7 @@ func (e *enforcer) block(c, t *node, path string) {
 				e.block(cc, tc, joinPath(path, label(tc)))
 			case !argsEqual(tc, cc):
 				e.edits = append(e.edits, edit{start: cc.start, end: cc.end, seq: len(e.edits),
-					text: reindent(e.tpl, tc.start, tc.end, e.tpl.lineIndent(tc.start), e.cur.lineIndent(cc.start))})
+					text: e.reindent(tc.start, tc.end, e.tpl.lineIndent(tc.start), e.cur.lineIndent(cc.start))})
 				e.diffs = append(e.diffs, Difference{Block: path, Directive: label(tc),
 					Current: strings.Join(cc.rawArgs, " "), Expected: strings.Join(tc.rawArgs, " ")})
 			}
@@ -196,7 +206,7 @@ func (e *enforcer) block(c, t *node, path string) {
 		for _, l := range comments {
 			text.WriteString(indent + l + "\n")
 		}
-		text.WriteString(indent + reindent(e.tpl, tc.start, tc.end, e.tpl.lineIndent(tc.start), indent))
+		text.WriteString(indent + e.reindent(tc.start, tc.end, e.tpl.lineIndent(tc.start), indent))
 		e.edits = append(e.edits, edit{start: pos, end: pos, insert: true, seq: len(e.edits), text: text.String(), blank: blank})
 		d := Difference{Block: path, Directive: label(tc)}
 		if !tc.block {
@@ -586,12 +596,22 @@ func (e *enforcer) hasComments(c *node, pos int, comments []string) bool {
 	return n == 0
 }
 
-// reindent returns c.data[start:end] with the indentation from of each
-// of its lines but the first replaced by to. Lines that start inside a
-// token (a quoted string spanning lines) are left alone.
-func reindent(c *Config, start, end int, from, to string) string {
+// reindent returns the template's bytes start:end with the indentation
+// from of each line but the first replaced by to, and each level of
+// deeper indentation (the template's step) by the current file's step.
+// Lines that start inside a token (a quoted string spanning lines) are
+// left alone.
+func (e *enforcer) reindent(start, end int, from, to string) string {
+	c := e.tpl
 	d := c.data
-	if from == to || bytes.IndexByte(d[start:end], '\n') < 0 {
+	if bytes.IndexByte(d[start:end], '\n') < 0 {
+		return string(d[start:end])
+	}
+	fromStep, toStep := e.tplStep, e.curStep
+	if fromStep == "" || toStep == "" {
+		fromStep, toStep = "", ""
+	}
+	if from == to && fromStep == toStep {
 		return string(d[start:end])
 	}
 	var b strings.Builder
@@ -603,16 +623,49 @@ func reindent(c *Config, start, end int, from, to string) string {
 		ls := i + 1
 		b.Write(d[last:ls])
 		last = ls
-		if bytes.HasPrefix(d[ls:end], []byte(from)) {
-			rest := ls + len(from)
-			if rest < end && d[rest] != '\n' && d[rest] != '\r' {
-				b.WriteString(to)
-			}
-			last = rest
+		if !bytes.HasPrefix(d[ls:end], []byte(from)) {
+			continue
 		}
+		rest := ls + len(from)
+		if rest >= end || d[rest] == '\n' || d[rest] == '\r' {
+			last = rest // no blanks on an empty line
+			continue
+		}
+		b.WriteString(to)
+		for fromStep != "" && bytes.HasPrefix(d[rest:end], []byte(fromStep)) {
+			b.WriteString(toStep)
+			rest += len(fromStep)
+		}
+		last = rest
 	}
 	b.Write(d[last:end])
 	return b.String()
+}
+
+// indentStep is the indentation that a file adds per block level: that
+// of the first statement that starts a line in a block and is indented
+// more than its block, "" when there is none.
+func indentStep(c *Config) string {
+	var find func(n *node, parent string) (string, bool)
+	find = func(n *node, parent string) (string, bool) {
+		for _, ch := range n.children {
+			ls := c.lineStart(ch.start)
+			if n.open >= 0 && blanks(c.data[ls:ch.start]) {
+				in := string(c.data[ls:ch.start])
+				if len(in) > len(parent) && strings.HasPrefix(in, parent) {
+					return in[len(parent):], true
+				}
+			}
+			if ch.block {
+				if s, ok := find(ch, c.lineIndent(ch.start)); ok {
+					return s, true
+				}
+			}
+		}
+		return "", false
+	}
+	s, _ := find(c.root, "")
+	return s
 }
 
 // apply builds the new text from current and the edits.

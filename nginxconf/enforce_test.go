@@ -277,7 +277,7 @@ func TestEnforceIndentation(t *testing.T) {
 			name: "tabs",
 			cur:  "server {\n\tlisten 80;\n}\n",
 			tpl:  "server {\n    listen 80;\n    location / {\n        return 404;\n    }\n}\n",
-			want: "server {\n\tlisten 80;\n\tlocation / {\n\t    return 404;\n\t}\n}\n",
+			want: "server {\n\tlisten 80;\n\tlocation / {\n\t\treturn 404;\n\t}\n}\n",
 		},
 		{
 			name: "empty block",

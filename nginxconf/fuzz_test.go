@@ -3,6 +3,7 @@ package nginxconf
 import (
 	"bytes"
 	"errors"
+	"math/rand"
 	"strings"
 	"testing"
 )
@@ -74,6 +75,14 @@ func FuzzEnforce(f *testing.F) {
 	f.Add([]byte("b;\na 3;\n"), []byte("a 1;\nb;\na 2;\n"))
 	f.Add([]byte("server { listen 1; listen 2; server_name a; }"),
 		[]byte("server { listen 1; server_name a; } server { listen 2; server_name a; }"))
+	r := rand.New(rand.NewSource(1))
+	for range 8 {
+		var c, t strings.Builder
+		randomConf(r, 3, "", &c)
+		randomConf(r, 3, "", &t)
+		f.Add([]byte(c.String()), []byte(t.String()))
+		f.Add(mutateStatements(r, []byte(t.String())), []byte(t.String()))
+	}
 	f.Fuzz(func(t *testing.T, current, template []byte) {
 		out, diffs, err := Enforce(current, template)
 		_, errC := Parse(current)

@@ -1,0 +1,570 @@
+// Package backup makes encrypted dumps of the CKAN database of a DCOR
+// host, checks them and restores them (facts §7).
+//
+// Run streams pg_dump --format=custom through OpenPGP encryption (GnuPG
+// 2.2 compatible: v4 keys, SEIPD v1 with MDC, no compression) into
+// /data/encrypted_db_dumps/YYYY-MM/ckan_db_<host>_<time>.dump_<KEYID>.gpg
+// with a .sha256 file beside it. The plain dump never touches the disk
+// unless asked for, memory use does not grow with the database, and a
+// failed or interrupted backup leaves no file under a final name.
+// Restore decrypts a dump to check it, to a file, or into a database.
+package backup
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"github.com/DCOR-dev/dcor/host"
+)
+
+// Options configure one backup.
+type Options struct {
+	// DatabaseURL is ckan.ini's sqlalchemy.url. Its password reaches
+	// pg_dump through PGPASSWORD, never through the argument list.
+	DatabaseURL string
+	// AsPostgres runs pg_dump as the system user postgres against the
+	// URL's database name over the local socket (peer authentication), as
+	// the 2021 tool's "sudo -u postgres pg_dump" did. It needs root.
+	AsPostgres bool
+	// Recipients are the keys the dump is encrypted to (LoadRecipients).
+	Recipients []*Recipient
+	// OutDir is the directory of encrypted dumps (host path
+	// /data/encrypted_db_dumps); dumps go to OutDir/YYYY-MM/.
+	OutDir string
+	// Hostname names the dump file; "" means this machine's short name.
+	Hostname string
+	// KeepPlainDir, when set, also keeps the plain dump the 2021 way:
+	// KeepPlainDir/YYYY-MM/ckan_db_<host>_<time>.dump (dir 0500, file 0400).
+	KeepPlainDir string
+	// Keep, when > 0, keeps only the newest Keep encrypted dumps.
+	Keep int
+	// KeepDays, when > 0, removes encrypted dumps older than KeepDays days.
+	KeepDays int
+	// VerifyWith, when set, decrypts the new dump with this secret key and
+	// checks it with pg_restore before it gets its final name.
+	VerifyWith *SecretKey
+	// Now is the time that names the dump; zero means now.
+	Now time.Time
+	// PgDump is the pg_dump program; "" looks it up (PATH, then
+	// /usr/lib/postgresql/*/bin).
+	PgDump string
+	// PgRestore is the pg_restore program for VerifyWith; "" looks it up.
+	PgRestore string
+	// Progress, when set, is called as the dump streams, with the number
+	// of dump bytes encrypted so far.
+	Progress func(dumped int64)
+
+	// wrapOutput, in tests, wraps the output file's writer (a disk that
+	// fills up).
+	wrapOutput func(io.Writer) io.Writer
+}
+
+// Result describes a finished backup.
+type Result struct {
+	// File is the encrypted dump.
+	File string
+	// Size is its size in bytes.
+	Size int64
+	// SHA256 is its checksum in hex, also written to File + ".sha256".
+	SHA256 string
+	// DumpSize is the size of the plain dump that pg_dump wrote.
+	DumpSize int64
+	// Duration is how long the backup took.
+	Duration time.Duration
+	// Recipients are the keys the dump was encrypted to.
+	Recipients []*Recipient
+	// PlainFile is the plain dump kept with KeepPlainDir, else "".
+	PlainFile string
+	// Verified is the check made with VerifyWith, else nil.
+	Verified *Verification
+	// Pruned lists the old dumps that retention removed.
+	Pruned []string
+}
+
+// Summary is the one line a backup prints under cron: file, size,
+// duration and checksum.
+func (r *Result) Summary() string {
+	s := fmt.Sprintf("encrypted database backup %s: %s in %s, sha256 %s",
+		r.File, FormatBytes(r.Size), r.Duration.Round(100*time.Millisecond), r.SHA256)
+	if r.Verified != nil {
+		s += fmt.Sprintf(", verified (%d tables)", r.Verified.Tables)
+	}
+	if len(r.Pruned) > 0 {
+		s += fmt.Sprintf(", removed %d old", len(r.Pruned))
+	}
+	return s
+}
+
+// FormatBytes writes a byte count for people: "512 B", "3.2 MiB".
+func FormatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// encryptConfig makes dumps that GnuPG 2.2 decrypts: no AEAD (so SEIPD
+// v1 with MDC and v3 PKESK packets), no v6 keys, no compression (the
+// custom dump is compressed already), AES-256 when the keys allow it.
+// Keys are checked at the real time, not at the time that names the dump.
+func encryptConfig() *packet.Config {
+	return &packet.Config{
+		DefaultCipher:          packet.CipherAES256,
+		DefaultCompressionAlgo: packet.CompressionNone,
+		AEADConfig:             nil,
+		V6Keys:                 false,
+	}
+}
+
+// copyBufferSize is the size of the chunks the dump streams in; memory
+// use does not depend on the database size.
+const copyBufferSize = 256 << 10
+
+// Run makes one encrypted backup. On any failure, and when ctx is
+// canceled (SIGINT, SIGTERM), it removes what it wrote, leaves no file
+// under a final name and returns an error that includes pg_dump's own
+// message.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	start := time.Now()
+	if len(o.Recipients) == 0 {
+		return nil, errors.New("no recipient key: pass --key-id or --key-file")
+	}
+	db, err := parseDatabaseURL(o.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if o.OutDir == "" {
+		return nil, errors.New("no output directory for encrypted dumps")
+	}
+	if o.Hostname == "" {
+		o.Hostname = host.Hostname()
+	}
+	if strings.ContainsAny(o.Hostname, "/\x00") || strings.HasPrefix(o.Hostname, ".") {
+		return nil, fmt.Errorf("host name %q cannot be part of a file name", o.Hostname)
+	}
+	now := o.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	pgDump, err := findPgProgram("pg_dump", o.PgDump)
+	if err != nil {
+		return nil, err
+	}
+	var pgUser *asPostgres
+	if o.AsPostgres {
+		if pgUser, err = postgresUser(); err != nil {
+			return nil, err
+		}
+	}
+	pgRestore := ""
+	if o.VerifyWith != nil {
+		if !o.VerifyWith.readsFor(o.Recipients) {
+			return nil, fmt.Errorf("--verify-with key %s is none of the recipients (%s): it could not read the dump", o.VerifyWith, recipientList(o.Recipients))
+		}
+		if pgRestore, err = siblingOrOverride(o.PgRestore, pgDump, "pg_restore"); err != nil {
+			return nil, err
+		}
+	}
+
+	if err := makeDir(o.OutDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create the dump directory %s: %w (is /data mounted and writable?)", o.OutDir, err)
+	}
+	unlock, err := lock(o.OutDir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	removeStale(o.OutDir)
+
+	month := filepath.Join(o.OutDir, now.Format("2006-01"))
+	if err := makeDir(month, 0o700); err != nil {
+		return nil, fmt.Errorf("create the dump directory %s: %w", month, err)
+	}
+	final := filepath.Join(month, encryptedFileName(o.Hostname, now, o.Recipients))
+	if _, err := os.Lstat(final); err == nil {
+		return nil, fmt.Errorf("%s exists already (a backup of the same second): not overwriting it; run the backup again", final)
+	}
+	out, err := createPartial(final)
+	if err != nil {
+		return nil, err
+	}
+	defer out.abort()
+	sum := &partialFile{final: final + ".sha256"}
+	defer sum.abort()
+
+	var plain *partialFile
+	if o.KeepPlainDir != "" {
+		pmonth := filepath.Join(o.KeepPlainDir, now.Format("2006-01"))
+		if err := makeDir(o.KeepPlainDir, 0o700); err != nil {
+			return nil, fmt.Errorf("--keep-plain: create %s: %w", o.KeepPlainDir, err)
+		}
+		if err := makeDir(pmonth, 0o700); err != nil {
+			return nil, fmt.Errorf("--keep-plain: create %s: %w", pmonth, err)
+		}
+		os.Chmod(pmonth, 0o700) // 0500 from an earlier backup: open it while writing
+		defer os.Chmod(pmonth, 0o500)
+		if plain, err = createPartial(filepath.Join(pmonth, dumpName(o.Hostname, now))); err != nil {
+			return nil, fmt.Errorf("--keep-plain: %w", err)
+		}
+		defer plain.abort()
+	}
+
+	// The pipeline: pg_dump | encrypt | (file, sha256); plain file beside.
+	var fileW io.Writer = out.f
+	if o.wrapOutput != nil {
+		fileW = o.wrapOutput(fileW)
+	}
+	buffered := bufio.NewWriterSize(&errWriter{w: fileW, name: out.partial}, 1<<20)
+	hash := sha256.New()
+	counted := &countWriter{w: io.MultiWriter(buffered, hash)}
+	entities := make([]*openpgp.Entity, len(o.Recipients))
+	for i, r := range o.Recipients {
+		entities[i] = r.entity
+	}
+	hints := &openpgp.FileHints{IsBinary: true, FileName: dumpName(o.Hostname, now), ModTime: now}
+	enc, err := openpgp.Encrypt(counted, entities, nil, hints, encryptConfig())
+	if err != nil {
+		return nil, fmt.Errorf("start encrypting to %s: %w", recipientList(o.Recipients), err)
+	}
+	var sink io.Writer = enc
+	if plain != nil {
+		sink = io.MultiWriter(enc, &errWriter{w: plain.f, name: plain.partial})
+	}
+
+	dumpCtx, stopDump := context.WithCancel(ctx)
+	defer stopDump()
+	var args []string
+	var env []string
+	if o.AsPostgres {
+		args = []string{"--format=custom", "--no-password", "--dbname=" + db.localURI(db.name)}
+		env = withoutPassword(os.Environ())
+	} else {
+		args = []string{"--format=custom", "--no-password", "--dbname=" + db.uri(db.name)}
+		env = db.env(os.Environ())
+	}
+	cmd := exec.CommandContext(dumpCtx, pgDump, args...)
+	cmd.Env = env
+	stderr := newTailBuffer(16 << 10)
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	stopGracefully(cmd)
+	pgUser.apply(cmd)
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start pg_dump (%s): %w", pgDump, err)
+	}
+	dumped, copyErr := copyDump(sink, stdout, o.Progress)
+	if copyErr != nil {
+		stopDump() // its output has nowhere to go
+	}
+	waitErr := cmd.Wait()
+	pgMsg := db.redact(stderr.String())
+	what := "the database " + db.masked
+	if o.AsPostgres {
+		what = fmt.Sprintf("the database %q (as the system user postgres)", db.name)
+	}
+	switch {
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("backup of %s interrupted (%v): removed the unfinished %s", what, context.Cause(ctx), out.partial)
+	case copyErr != nil && errors.Is(copyErr, errNotCustomDump):
+		return nil, fmt.Errorf("pg_dump (%s) of %s: %w%s", pgDump, what, copyErr, withOutput(pgMsg))
+	case copyErr != nil: // pg_dump's own message is only that it was stopped
+		return nil, fmt.Errorf("backup of %s failed: %w; removed the unfinished file", what, copyErr)
+	case waitErr != nil:
+		return nil, fmt.Errorf("pg_dump of %s failed (%s)%s", what, exitText(waitErr), withOutput(pgMsg))
+	case dumped == 0:
+		return nil, fmt.Errorf("pg_dump of %s wrote nothing%s", what, withOutput(pgMsg))
+	}
+
+	// Finish the OpenPGP message (MDC), then the files.
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("finish encrypting %s: %w", out.partial, err)
+	}
+	if err := buffered.Flush(); err != nil {
+		return nil, fmt.Errorf("backup of %s failed: %w; removed the unfinished file", what, err)
+	}
+	if err := out.finish(); err != nil {
+		return nil, err
+	}
+	if plain != nil {
+		if err := plain.finish(); err != nil {
+			return nil, fmt.Errorf("--keep-plain: %w", err)
+		}
+	}
+	res := &Result{File: final, Size: counted.n, SHA256: hex.EncodeToString(hash.Sum(nil)),
+		DumpSize: dumped, Recipients: o.Recipients}
+	if o.VerifyWith != nil {
+		v, err := verifyFile(ctx, out.partial, o.VerifyWith, pgRestore)
+		if err != nil {
+			return nil, fmt.Errorf("the new dump failed verification, removed it: %w", err)
+		}
+		res.Verified = v
+	}
+	line := res.SHA256 + "  " + filepath.Base(final) + "\n"
+	if err := sum.write([]byte(line)); err != nil {
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("backup of %s interrupted (%v): removed the unfinished %s", what, context.Cause(ctx), out.partial)
+	}
+	committed := []*partialFile{out, sum}
+	if plain != nil {
+		committed = append(committed, plain)
+		res.PlainFile = plain.final
+	}
+	if err := commit(committed...); err != nil {
+		return nil, err
+	}
+	res.Duration = time.Since(start)
+	res.Pruned, err = prune(o.OutDir, o.Hostname, o.Keep, o.KeepDays, now, final)
+	if err != nil {
+		return res, fmt.Errorf("backup %s written, but %w", final, err)
+	}
+	return res, nil
+}
+
+func siblingOrOverride(override, prog, name string) (string, error) {
+	if override != "" {
+		return override, nil
+	}
+	return siblingProgram(prog, name)
+}
+
+func recipientList(rs []*Recipient) string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = r.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+func withOutput(msg string) string {
+	if msg == "" {
+		return ""
+	}
+	return ":\n" + msg
+}
+
+// errNotCustomDump: the program run as pg_dump wrote something else than
+// a custom-format dump.
+var errNotCustomDump = errors.New("the output is not a custom-format dump (it does not start with PGDMP)")
+
+// copyDump streams pg_dump's output r into w in fixed-size chunks,
+// checking that it is a custom-format dump and reporting progress.
+func copyDump(w io.Writer, r io.Reader, progress func(int64)) (int64, error) {
+	buf := make([]byte, copyBufferSize)
+	var n int64
+	var magic []byte
+	for {
+		m, rerr := r.Read(buf)
+		if m > 0 {
+			if len(magic) < 5 {
+				magic = append(magic, buf[:min(m, 5-len(magic))]...)
+				if !strings.HasPrefix("PGDMP", string(magic)) {
+					return n, errNotCustomDump
+				}
+			}
+			if _, err := w.Write(buf[:m]); err != nil {
+				return n, err
+			}
+			n += int64(m)
+			if progress != nil {
+				progress(n)
+			}
+		}
+		if rerr == io.EOF {
+			if n > 0 && len(magic) < 5 {
+				return n, errNotCustomDump
+			}
+			return n, nil
+		}
+		if rerr != nil {
+			return n, fmt.Errorf("read pg_dump's output: %w", rerr)
+		}
+	}
+}
+
+// countWriter counts the bytes written through it.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// errWriter names the file in write errors ("write X: no space left on
+// device").
+type errWriter struct {
+	w    io.Writer
+	name string
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	n, err := e.w.Write(p)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return n, fmt.Errorf("write %s: %w", e.name, err)
+	}
+	return n, nil
+}
+
+// makeDir creates dir with perm when it does not exist (parents 0755).
+func makeDir(dir string, perm os.FileMode) error {
+	if st, err := os.Stat(dir); err == nil {
+		if !st.IsDir() {
+			return fmt.Errorf("%s is not a directory", dir)
+		}
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, perm); err != nil && !os.IsExist(err) {
+		return err
+	}
+	return os.Chmod(dir, perm)
+}
+
+// partialFile is a file written as NAME.partial and renamed to NAME once
+// complete, so that NAME is never a part of a file.
+type partialFile struct {
+	final, partial string
+	f              *os.File
+	done           bool
+}
+
+func createPartial(final string) (*partialFile, error) {
+	if _, err := os.Lstat(final); err == nil {
+		return nil, fmt.Errorf("%s exists already: not overwriting it", final)
+	}
+	p := &partialFile{final: final, partial: final + ".partial"}
+	f, err := os.OpenFile(p.partial, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", p.partial, unwrapPath(err))
+	}
+	p.f = f
+	return p, nil
+}
+
+// write writes small content to NAME.partial and finishes it.
+func (p *partialFile) write(data []byte) error {
+	q, err := createPartial(p.final)
+	if err != nil {
+		return err
+	}
+	*p = *q
+	if _, err := p.f.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", p.partial, unwrapPath(err))
+	}
+	return p.finish()
+}
+
+// finish makes NAME.partial durable and read-only (0400).
+func (p *partialFile) finish() error {
+	if err := p.f.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", p.partial, unwrapPath(err))
+	}
+	if err := p.f.Chmod(0o400); err != nil {
+		return fmt.Errorf("chmod %s: %w", p.partial, unwrapPath(err))
+	}
+	if err := p.f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", p.partial, unwrapPath(err))
+	}
+	p.f = nil
+	return nil
+}
+
+// abort removes NAME.partial unless it was committed.
+func (p *partialFile) abort() {
+	if p == nil || p.done || p.partial == "" {
+		return
+	}
+	if p.f != nil {
+		p.f.Close()
+		p.f = nil
+	}
+	os.Remove(p.partial)
+	p.partial = ""
+}
+
+// commit renames the finished partial files to their final names, in
+// order, and fsyncs their directories. When a rename fails, the files
+// already renamed are removed again, so that either all or none exist.
+func commit(files ...*partialFile) error {
+	for i, p := range files {
+		if _, err := os.Lstat(p.final); err == nil {
+			err = fmt.Errorf("%s appeared while writing: not overwriting it", p.final)
+			rollback(files[:i])
+			return err
+		}
+		if err := os.Rename(p.partial, p.final); err != nil {
+			rollback(files[:i])
+			return fmt.Errorf("rename %s: %w", p.partial, unwrapPath(err))
+		}
+		p.done = true
+	}
+	var paths []string
+	for _, p := range files {
+		paths = append(paths, p.final)
+	}
+	return syncDirs(paths)
+}
+
+func rollback(files []*partialFile) {
+	for _, p := range files {
+		os.Remove(p.final)
+		p.done = false
+	}
+}
+
+// syncDirs fsyncs the directories of paths once each.
+func syncDirs(paths []string) error {
+	seen := map[string]bool{}
+	for _, p := range paths {
+		d := filepath.Dir(p)
+		if seen[d] {
+			continue
+		}
+		seen[d] = true
+		if err := host.SyncDir(d); err != nil {
+			return fmt.Errorf("sync directory %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

@@ -1,0 +1,137 @@
+package backup
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// timeLayout is the time stamp in dump file names (facts §1).
+const timeLayout = "2006-01-02_15-04-05"
+
+// encryptedName matches encrypted dump file names:
+// ckan_db_<hostname>_YYYY-MM-DD_HH-MM-SS.dump_<KEYID>[+<KEYID>…].gpg.
+var encryptedName = regexp.MustCompile(`^ckan_db_(.+)_(\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2})\.dump_([0-9A-Fa-f]{8,40}(?:\+[0-9A-Fa-f]{8,40})*)\.gpg$`)
+
+// monthName matches the YYYY-MM directories dumps are kept in.
+var monthName = regexp.MustCompile(`^\d{4}-\d{2}$`)
+
+// dumpName is the plain dump's file name (the 2021 tool's).
+func dumpName(hostname string, t time.Time) string {
+	return "ckan_db_" + hostname + "_" + t.Format(timeLayout) + ".dump"
+}
+
+// encryptedFileName is the encrypted dump's file name.
+func encryptedFileName(hostname string, t time.Time, recipients []*Recipient) string {
+	ids := make([]string, len(recipients))
+	for i, r := range recipients {
+		ids[i] = r.KeyID
+	}
+	return dumpName(hostname, t) + "_" + strings.Join(ids, "+") + ".gpg"
+}
+
+// encryptedDump is an encrypted dump found in the output directory.
+type encryptedDump struct {
+	path string
+	time time.Time
+}
+
+// listDumps lists hostname's encrypted dumps under dir/YYYY-MM/, oldest
+// first. Only names that match the naming pattern are listed.
+func listDumps(dir, hostname string, loc *time.Location) ([]encryptedDump, error) {
+	months, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var dumps []encryptedDump
+	for _, m := range months {
+		if !m.IsDir() || !monthName.MatchString(m.Name()) {
+			continue
+		}
+		entries, err := os.ReadDir(filepath.Join(dir, m.Name()))
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			sm := encryptedName.FindStringSubmatch(e.Name())
+			if sm == nil || sm[1] != hostname || !e.Type().IsRegular() {
+				continue
+			}
+			t, err := time.ParseInLocation(timeLayout, sm[2], loc)
+			if err != nil {
+				continue
+			}
+			dumps = append(dumps, encryptedDump{path: filepath.Join(dir, m.Name(), e.Name()), time: t})
+		}
+	}
+	sort.Slice(dumps, func(i, j int) bool {
+		if !dumps[i].time.Equal(dumps[j].time) {
+			return dumps[i].time.Before(dumps[j].time)
+		}
+		return dumps[i].path < dumps[j].path
+	})
+	return dumps, nil
+}
+
+// prune removes hostname's encrypted dumps (and their .sha256 files)
+// beyond the newest keep (keep > 0) and those older than keepDays days
+// (keepDays > 0); the dump just written (current) is never removed.
+// Month directories left empty are removed. It returns the removed dumps.
+func prune(dir, hostname string, keep, keepDays int, now time.Time, current string) ([]string, error) {
+	if keep <= 0 && keepDays <= 0 {
+		return nil, nil
+	}
+	dumps, err := listDumps(dir, hostname, now.Location())
+	if err != nil {
+		return nil, fmt.Errorf("retention: list dumps in %s: %w", dir, err)
+	}
+	cutoff := now.AddDate(0, 0, -keepDays)
+	var removed []string
+	var errs []string
+	for i, d := range dumps {
+		newer := len(dumps) - 1 - i // dumps newer than d
+		old := keepDays > 0 && d.time.Before(cutoff)
+		tooMany := keep > 0 && newer >= keep
+		if d.path == current || !(old || tooMany) {
+			continue
+		}
+		if err := os.Remove(d.path); err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		removed = append(removed, d.path)
+		if err := os.Remove(d.path + ".sha256"); err != nil && !os.IsNotExist(err) {
+			errs = append(errs, err.Error())
+		}
+		os.Remove(filepath.Dir(d.path)) // only succeeds when empty
+	}
+	if len(errs) > 0 {
+		return removed, fmt.Errorf("retention: %s", strings.Join(errs, "; "))
+	}
+	if len(removed) > 0 {
+		syncDirs(removed)
+	}
+	return removed, nil
+}
+
+// removeStale removes NAME.partial files that a killed backup (SIGKILL,
+// power loss) left in dir/YYYY-MM/. It runs under the backup lock, when
+// no other backup can be writing them.
+func removeStale(dir string) {
+	for _, pat := range []string{"*/ckan_db_*.gpg.partial", "*/ckan_db_*.gpg.sha256.partial", "*/ckan_db_*.dump.partial"} {
+		files, _ := filepath.Glob(filepath.Join(dir, pat))
+		for _, f := range files {
+			if !monthName.MatchString(filepath.Base(filepath.Dir(f))) {
+				continue
+			}
+			name := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(f), ".partial"), ".sha256")
+			if encryptedName.MatchString(name) || strings.HasSuffix(name, ".dump") {
+				os.Remove(f)
+			}
+		}
+	}
+}

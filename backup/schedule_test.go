@@ -1,0 +1,125 @@
+package backup
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/DCOR-dev/dcor/host"
+)
+
+func TestSchedule(t *testing.T) {
+	h := host.New(t.TempDir())
+	o := ScheduleOptions{KeyIDs: []string{"0x8fd98b2183b2c228"}, Command: "/usr/local/bin/dcor"}
+	res, err := Schedule(h, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cron, _ := os.ReadFile(h.Path(CronFile))
+	wantLine := "2 0 * * * root /usr/local/bin/dcor encrypted-database-backup --key-id 8FD98B2183B2C228\n"
+	if !strings.HasSuffix(string(cron), wantLine) || !strings.HasPrefix(string(cron), scheduleMarker) {
+		t.Errorf("cron file:\n%s", cron)
+	}
+	if len(res.Written) != 1 || res.Written[0] != CronFile {
+		t.Errorf("written %v", res.Written)
+	}
+	st, _ := os.Stat(h.Path(CronFile))
+	if st.Mode().Perm() != 0o644 {
+		t.Errorf("cron file mode %o", st.Mode().Perm())
+	}
+
+	// Idempotent: the same options write nothing.
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(h.Path(CronFile), old, old)
+	res, err = Schedule(h, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st2, _ := os.Stat(h.Path(CronFile))
+	if len(res.Written) != 0 || len(res.Unchanged) != 1 || !st2.ModTime().Equal(old) {
+		t.Errorf("second run wrote %v (mtime %v)", res.Written, st2.ModTime())
+	}
+
+	// Another time and retention rewrite it.
+	o.At, o.Keep, o.KeyIDs = "23:45", 30, []string{"8FD98B2183B2C228", "3F989792302BBD316E25900B1785FA9C279D46D5"}
+	if _, err := Schedule(h, o); err != nil {
+		t.Fatal(err)
+	}
+	cron, _ = os.ReadFile(h.Path(CronFile))
+	if !strings.Contains(string(cron), "45 23 * * * root /usr/local/bin/dcor encrypted-database-backup --key-id 8FD98B2183B2C228 --key-id 3F989792302BBD316E25900B1785FA9C279D46D5 --keep=30\n") {
+		t.Errorf("cron file:\n%s", cron)
+	}
+
+	// systemd replaces cron.
+	o.Systemd = true
+	res, err = Schedule(h, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(h.Path(CronFile)); !os.IsNotExist(err) {
+		t.Error("the cron file stays beside the systemd timer: the backup would run twice")
+	}
+	svc, _ := os.ReadFile(h.Path(SystemdService))
+	timer, _ := os.ReadFile(h.Path(SystemdTimer))
+	if !strings.Contains(string(svc), "ExecStart=/usr/local/bin/dcor encrypted-database-backup --key-id 8FD98B2183B2C228") ||
+		!strings.Contains(string(svc), "Type=oneshot") || !strings.Contains(string(timer), "OnCalendar=*-*-* 23:45:00\n") ||
+		!strings.Contains(string(timer), "WantedBy=timers.target") {
+		t.Errorf("service:\n%s\ntimer:\n%s", svc, timer)
+	}
+	if target, _ := os.Readlink(h.Path(systemdTimerLnk)); target != SystemdTimer {
+		t.Errorf("timer not enabled: link to %q", target)
+	}
+	if !res.SystemdChanged || len(res.Removed) != 1 {
+		t.Errorf("result %+v", res)
+	}
+	res, _ = Schedule(h, o)
+	if res.SystemdChanged || len(res.Written) != 0 {
+		t.Errorf("second systemd run changed %+v", res)
+	}
+
+	// Remove removes everything dcor wrote.
+	res, err = Schedule(h, ScheduleOptions{Remove: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Removed) != 3 || !res.SystemdChanged {
+		t.Errorf("removed %v", res.Removed)
+	}
+	for _, p := range []string{CronFile, SystemdService, SystemdTimer, systemdTimerLnk} {
+		if _, err := os.Lstat(h.Path(p)); !os.IsNotExist(err) {
+			t.Errorf("%s left", p)
+		}
+	}
+}
+
+func TestScheduleForeignFiles(t *testing.T) {
+	h := host.New(t.TempDir())
+	os.MkdirAll(filepath.Dir(h.Path(CronFile)), 0o755)
+	os.WriteFile(h.Path(CronFile), []byte("0 1 * * * root /root/scripts/encrypted_database_backup.sh\n"), 0o644)
+	_, err := Schedule(h, ScheduleOptions{Remove: true})
+	if err == nil || !strings.Contains(err.Error(), "not written by dcor") {
+		t.Errorf("remove of a hand-written file: %v", err)
+	}
+	if _, err := Schedule(h, ScheduleOptions{KeyIDs: []string{"8FD98B2183B2C228"}, Command: "/usr/bin/dcor"}); err != nil {
+		t.Fatal(err)
+	}
+	copies, _ := filepath.Glob(h.Path(CronFile) + ".dcor-*")
+	if len(copies) != 1 {
+		t.Errorf("the hand-written file was not kept as a copy: %v", copies)
+	}
+	// Bad input never reaches a cron line.
+	for _, o := range []ScheduleOptions{
+		{KeyIDs: []string{"8FD98B2183B2C228; rm -rf /"}, Command: "/usr/bin/dcor"},
+		{KeyIDs: []string{"8FD98B2183B2C228"}, Command: "dcor"},
+		{KeyIDs: []string{"8FD98B2183B2C228"}, Command: "/usr/bin/dcor $(x)"},
+		{KeyIDs: []string{"8FD98B2183B2C228"}, Command: "/usr/bin/dcor", At: "24:00"},
+		{KeyIDs: []string{"8FD98B2183B2C228"}, Command: "/usr/bin/dcor", At: "2am"},
+		{Command: "/usr/bin/dcor"},
+	} {
+		if _, err := Schedule(h, o); err == nil {
+			t.Errorf("%+v accepted", o)
+		}
+	}
+}
