@@ -84,7 +84,9 @@ func checkINIFile(env *Env, check, p string, rendered []byte) []*Finding {
 		return []*Finding{{Path: p, Severity: Failure, Message: fmt.Sprintf("%s: %v; nothing was changed", p, hostError(env.Host, err))}}
 	}
 	var out []*Finding
-	for _, e := range templateEntries(rendered) {
+	entries := templateEntries(rendered)
+	out = append(out, conflictingKeys(env, check, p, local, f, data, entries)...)
+	for _, e := range entries {
 		e := e
 		cur, ok := f.GetRaw(e.section, e.key)
 		if ok && cur == e.value {
@@ -133,4 +135,58 @@ func templateEntries(data []byte) []templateEntry {
 		}
 	}
 	return out
+}
+
+// conflicts lists keys that must not stay beside a template key: uWSGI
+// would bind CKAN's port twice if the stock `http = 127.0.0.1:8080`
+// stayed next to DCOR's `http11-socket`.
+var conflicts = map[string][]string{
+	"uwsgi:http11-socket": {"http", "http-socket", "socket", "uwsgi-socket"},
+}
+
+// conflictingKeys reports active keys that clash with a template key; the
+// fix comments them out (";" prefix), keeping every other byte.
+func conflictingKeys(env *Env, check, p, local string, f *ckanini.File, data []byte, entries []templateEntry) []*Finding {
+	var out []*Finding
+	for _, e := range entries {
+		for _, k := range conflicts[e.section+":"+e.key] {
+			cur, ok := f.GetRaw(e.section, k)
+			if !ok {
+				continue
+			}
+			section, key := e.section, k
+			out = append(out, &Finding{Path: p, Key: section + ":" + key, Current: cur, Severity: Drift, Fixable: true,
+				Message: fmt.Sprintf("[%s] %s = %s clashes with %s = %s; it will be commented out", section, key, cur, e.key, e.value),
+				fix: func(tx *Tx) error {
+					nf, err := ckanini.Parse(local, commentOut(f.Bytes(), section, key))
+					if err != nil {
+						return err
+					}
+					*f = *nf
+					tx.Stage(check, p, data, f.Bytes(), 0o644, nil)
+					return nil
+				}})
+		}
+	}
+	return out
+}
+
+// commentOut prefixes the active lines of key in section with "; ".
+func commentOut(data []byte, section, key string) []byte {
+	lines := strings.SplitAfter(string(data), "\n")
+	cur := ""
+	for i, l := range lines {
+		t := strings.TrimSpace(l)
+		if strings.HasPrefix(t, "[") && strings.HasSuffix(t, "]") {
+			cur = strings.TrimSpace(t[1 : len(t)-1])
+			continue
+		}
+		if cur != section || t == "" || t[0] == '#' || t[0] == ';' {
+			continue
+		}
+		if j := strings.IndexAny(t, "=:"); j > 0 && strings.EqualFold(strings.TrimSpace(t[:j]), key) {
+			lines[i] = "; " + l
+		}
+	}
+	return []byte(strings.Join(lines, ""))
 }

@@ -300,7 +300,7 @@ func ident(n *node) {
 		switch {
 		case c.block:
 		case c.name == "listen":
-			a, _ := keyArg(c)
+			a := keyArg(c)
 			n.addrs = append(n.addrs, a)
 		case c.name == "server_name":
 			for _, a := range c.args {
@@ -344,7 +344,7 @@ func key(n *node) string {
 	case n.block:
 		n.key = "B " + n.name + "\x00" + strings.Join(n.args, "\x00")
 	case repeatable[n.name]:
-		a, _ := keyArg(n)
+		a := keyArg(n)
 		n.key = "D " + n.name + "\x00" + a
 	default:
 		n.key = "D " + n.name
@@ -352,21 +352,20 @@ func key(n *node) string {
 	return n.key
 }
 
-// keyArg is the argument that identifies a repeatable directive, and its
-// index (-1 when there is none).
-func keyArg(n *node) (string, int) {
+// keyArg is the argument that identifies a repeatable directive.
+func keyArg(n *node) string {
 	if p, ok := zoneArg[n.name]; ok {
-		for i, a := range n.args {
+		for _, a := range n.args {
 			if strings.HasPrefix(a, p) {
 				name, _, _ := strings.Cut(a[len(p):], ":")
-				return p + name, i
+				return p + name
 			}
 		}
 	}
 	if len(n.args) == 0 {
-		return "", -1
+		return ""
 	}
-	return n.args[0], 0
+	return n.args[0]
 }
 
 // locationArgs splits a modifier written together with its URI ("=/").
@@ -474,7 +473,7 @@ func (e *enforcer) endPos(b *node) int {
 }
 
 // firstIndent is the indentation of the first child of current block c
-// that starts a line, and whether there is one.
+// that starts a line, nil when there is none.
 func (e *enforcer) firstIndent(c *node) *string {
 	for _, ch := range c.children {
 		ls := e.cur.lineStart(ch.start)

@@ -364,3 +364,16 @@ func lineDiff(want, got string) string {
 	}
 	return "(same)"
 }
+
+func TestEnforceEmpty(t *testing.T) {
+	site := string(readSite(t))
+	if out, diffs := enforce(t, "", ""); out != "" || len(diffs) != 0 {
+		t.Errorf("Enforce(empty, empty) = %q, %v", out, diffs)
+	}
+	if out, diffs := enforce(t, site, ""); out != site || len(diffs) != 0 {
+		t.Errorf("Enforce(site, empty) changed the site: %v", diffs)
+	}
+	if out, diffs := enforce(t, "", site); out != site || len(diffs) != 5 {
+		t.Errorf("Enforce(empty, site) = %d diffs:\n%s", len(diffs), lineDiff(site, out))
+	}
+}

@@ -14,6 +14,7 @@
 package nginxconf
 
 import (
+	"bytes"
 	"fmt"
 	"sort"
 	"strings"
@@ -261,8 +262,9 @@ func tokenize(data []byte) ([]token, []bool, error) {
 	case dq || sq:
 		return nil, nil, fmt.Errorf("line %d: unterminated quoted string", startLine)
 	case !lastSpace && nargs == 0:
+		name := unescape(data[start:min(len(data), start+40)])
 		return nil, nil, fmt.Errorf("line %d: unexpected end of file: directive %q is missing its \";\"",
-			startLine, unescape(data[start:]))
+			startLine, name)
 	case !lastSpace || nargs > 0:
 		return nil, nil, fmt.Errorf("line %d: unexpected end of file: directive %q is missing its \";\"",
 			stmtLine, stmtName())
@@ -273,7 +275,7 @@ func tokenize(data []byte) ([]token, []bool, error) {
 // unescape does what nginx does to every word: \" \' \\ lose their
 // backslash, \t \r \n become control characters, other backslashes stay.
 func unescape(b []byte) string {
-	if !strings.ContainsRune(string(b), '\\') {
+	if bytes.IndexByte(b, '\\') < 0 {
 		return string(b)
 	}
 	out := make([]byte, 0, len(b))

@@ -32,7 +32,7 @@ func TestAccessTokenScripts(t *testing.T) {
 	testtool.Python(t)
 	testtool.Need(t, "unzip")
 	c := pgtest.Start(t)
-	testtool.Need(t, "psql", c.BinDir)
+	psqlDir := filepath.Dir(testtool.Need(t, "psql", c.BinDir))
 	const password = "ckan-db-pass"
 	tmpl := c.CreateDatabase(t, "ckan_template", "ckan_default", password)
 	c.Exec(t, tmpl, pgtest.CKANSchema)
@@ -59,7 +59,7 @@ func TestAccessTokenScripts(t *testing.T) {
 			env.Setenv("NO_COLOR", "")
 			env.Setenv("CKAN_INI", "")
 			env.Setenv("HOME", env.WorkDir)
-			env.Setenv("PATH", filepath.Dir(testtool.Need(t, "psql", c.BinDir))+string(os.PathListSeparator)+os.Getenv("PATH"))
+			env.Setenv("PATH", psqlDir+string(os.PathListSeparator)+os.Getenv("PATH"))
 			if err := os.WriteFile(filepath.Join(env.WorkDir, "cert.der"), der, 0o644); err != nil {
 				return err
 			}
