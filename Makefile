@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Debian packages the tests run for real (see scripts/deps.sh)
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: all build demo test deps vet fmt-check unit bench-inspect clean
+.PHONY: all build demo test deps vet fmt-check unit bench-inspect bench-backup clean
 
 all: build
 
@@ -38,6 +38,12 @@ fmt-check:
 # Median wall time of `dcor inspect --check` on the sample host (README).
 bench-inspect: build
 	@scripts/bench-inspect.sh $(BIN)
+
+# Backup of a >= 1 GiB and a 2 GiB dump: ratios to bare pg_dump and to the
+# 2021 way (pg_dump > file; gpg --encrypt), dcor's peak RSS. ~25 minutes.
+# DCOR_BENCH_GIB=1,2  DCOR_BENCH_REPEAT=2  DCOR_BENCH_STRICT=1 (fail on a missed target)
+bench-backup: deps
+	DCOR_BENCH_BACKUP=1 $(GO) test -count=1 -v -timeout 240m -run TestBenchBackup ./backup/bench/
 
 clean:
 	rm -rf bin

@@ -8,6 +8,11 @@
 // unless asked for, memory use does not grow with the database, and a
 // failed or interrupted backup leaves no file under a final name.
 // Restore decrypts a dump to check it, to a file, or into a database.
+//
+// pg_dump writes to a pipe, so its custom dump has no data offsets in the
+// table of contents. pg_restore reads such a dump in order (--list, a
+// full restore, also from a pipe); a parallel (-j) or out-of-order
+// restore needs the dump as a file (restore-database-backup --to-file).
 package backup
 
 import (
@@ -250,51 +255,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		sink = io.MultiWriter(enc, &errWriter{w: plain.f, name: plain.partial})
 	}
 
-	dumpCtx, stopDump := context.WithCancel(ctx)
-	defer stopDump()
-	var args []string
-	var env []string
-	if o.AsPostgres {
-		args = []string{"--format=custom", "--no-password", "--dbname=" + db.localURI(db.name)}
-		env = withoutPassword(os.Environ())
-	} else {
-		args = []string{"--format=custom", "--no-password", "--dbname=" + db.uri(db.name)}
-		env = db.env(os.Environ())
-	}
-	cmd := exec.CommandContext(dumpCtx, pgDump, args...)
-	cmd.Env = env
-	stderr := newTailBuffer(16 << 10)
-	cmd.Stderr = stderr
-	stdout, err := cmd.StdoutPipe()
+	dumped, err := dump(ctx, o, db, pgDump, pgUser, sink, out.partial)
 	if err != nil {
 		return nil, err
-	}
-	stopGracefully(cmd)
-	pgUser.apply(cmd)
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start pg_dump (%s): %w", pgDump, err)
-	}
-	dumped, copyErr := copyDump(sink, stdout, o.Progress)
-	if copyErr != nil {
-		stopDump() // its output has nowhere to go
-	}
-	waitErr := cmd.Wait()
-	pgMsg := db.redact(stderr.String())
-	what := "the database " + db.masked
-	if o.AsPostgres {
-		what = fmt.Sprintf("the database %q (as the system user postgres)", db.name)
-	}
-	switch {
-	case ctx.Err() != nil:
-		return nil, fmt.Errorf("backup of %s interrupted (%v): removed the unfinished %s", what, context.Cause(ctx), out.partial)
-	case copyErr != nil && errors.Is(copyErr, errNotCustomDump):
-		return nil, fmt.Errorf("pg_dump (%s) of %s: %w%s", pgDump, what, copyErr, withOutput(pgMsg))
-	case copyErr != nil: // pg_dump's own message is only that it was stopped
-		return nil, fmt.Errorf("backup of %s failed: %w; removed the unfinished file", what, copyErr)
-	case waitErr != nil:
-		return nil, fmt.Errorf("pg_dump of %s failed (%s)%s", what, exitText(waitErr), withOutput(pgMsg))
-	case dumped == 0:
-		return nil, fmt.Errorf("pg_dump of %s wrote nothing%s", what, withOutput(pgMsg))
 	}
 
 	// Finish the OpenPGP message (MDC), then the files.
@@ -302,7 +265,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("finish encrypting %s: %w", out.partial, err)
 	}
 	if err := buffered.Flush(); err != nil {
-		return nil, fmt.Errorf("backup of %s failed: %w; removed the unfinished file", what, err)
+		return nil, fmt.Errorf("backup of %s failed: %w; removed the unfinished file", describe(o, db), err)
 	}
 	if err := out.finish(); err != nil {
 		return nil, err
@@ -316,7 +279,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		DumpSize: dumped, Recipients: o.Recipients}
 	if o.VerifyWith != nil {
 		v, err := verifyFile(ctx, out.partial, o.VerifyWith, pgRestore)
-		if err != nil {
+		if ctx.Err() == nil && err != nil {
 			return nil, fmt.Errorf("the new dump failed verification, removed it: %w", err)
 		}
 		res.Verified = v
@@ -326,7 +289,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	if ctx.Err() != nil {
-		return nil, fmt.Errorf("backup of %s interrupted (%v): removed the unfinished %s", what, context.Cause(ctx), out.partial)
+		return nil, fmt.Errorf("backup of %s interrupted (%v): removed the unfinished %s", describe(o, db), context.Cause(ctx), out.partial)
 	}
 	committed := []*partialFile{out, sum}
 	if plain != nil {
@@ -342,6 +305,60 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return res, fmt.Errorf("backup %s written, but %w", final, err)
 	}
 	return res, nil
+}
+
+// dump runs pg_dump and streams its output into sink. Errors say what
+// failed and include pg_dump's own message.
+func dump(ctx context.Context, o Options, db *database, pgDump string, pgUser *asPostgres, sink io.Writer, partial string) (int64, error) {
+	dumpCtx, stopDump := context.WithCancel(ctx)
+	defer stopDump()
+	args := []string{"--format=custom", "--no-password", "--dbname=" + db.uri(db.name)}
+	env := db.env(os.Environ())
+	if o.AsPostgres {
+		args[2] = "--dbname=" + db.localURI(db.name)
+		env = withoutPassword(os.Environ())
+	}
+	cmd := exec.CommandContext(dumpCtx, pgDump, args...)
+	cmd.Env = env
+	stderr := newTailBuffer(16 << 10)
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	stopGracefully(cmd)
+	pgUser.apply(cmd)
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("start pg_dump (%s): %w", pgDump, err)
+	}
+	dumped, copyErr := copyDump(sink, stdout, o.Progress)
+	if copyErr != nil {
+		stopDump() // its output has nowhere to go
+	}
+	waitErr := cmd.Wait()
+	pgMsg := db.redact(stderr.String())
+	what := describe(o, db)
+	switch {
+	case ctx.Err() != nil:
+		return 0, fmt.Errorf("backup of %s interrupted (%v): removed the unfinished %s", what, context.Cause(ctx), partial)
+	case copyErr != nil && errors.Is(copyErr, errNotCustomDump):
+		return 0, fmt.Errorf("pg_dump (%s) of %s: %w%s", pgDump, what, copyErr, withOutput(pgMsg))
+	case copyErr != nil: // pg_dump's own message is only that it was stopped
+		return 0, fmt.Errorf("backup of %s failed: %w; removed the unfinished file", what, copyErr)
+	case waitErr != nil:
+		return 0, fmt.Errorf("pg_dump of %s failed (%s)%s", what, exitText(waitErr), withOutput(pgMsg))
+	case dumped == 0:
+		return 0, fmt.Errorf("pg_dump of %s wrote nothing%s", what, withOutput(pgMsg))
+	}
+	return dumped, nil
+}
+
+// describe names the database being backed up, without its password.
+func describe(o Options, db *database) string {
+	if o.AsPostgres {
+		return fmt.Sprintf("the database %q (as the system user postgres)", db.name)
+	}
+	return "the database " + db.masked
 }
 
 func siblingOrOverride(override, prog, name string) (string, error) {

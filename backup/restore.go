@@ -57,11 +57,11 @@ type RestoreOptions struct {
 // Verification is what checking a dump with pg_restore found.
 type Verification struct {
 	// Entries is the number of table-of-contents entries (pg_restore --list).
-	Entries int
+	Entries int `json:"entries"`
 	// Tables is the number of TABLE DATA entries among them.
-	Tables int
+	Tables int `json:"tables"`
 	// DumpSize is the size of the decrypted dump.
-	DumpSize int64
+	DumpSize int64 `json:"dump_size"`
 }
 
 // RestoreResult describes a finished Restore.

@@ -47,14 +47,14 @@ type ScheduleOptions struct {
 // ScheduleResult lists what Schedule changed, as host paths.
 type ScheduleResult struct {
 	// Written are the files written (new or changed content).
-	Written []string
+	Written []string `json:"written"`
 	// Removed are the files removed.
-	Removed []string
+	Removed []string `json:"removed"`
 	// Unchanged are the files that had the right content already.
-	Unchanged []string
+	Unchanged []string `json:"unchanged"`
 	// SystemdChanged says that systemd unit files changed: on a live host
 	// run systemctl daemon-reload, then (re)start or stop dcor-backup.timer.
-	SystemdChanged bool
+	SystemdChanged bool `json:"systemd_changed"`
 }
 
 var (
