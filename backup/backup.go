@@ -312,10 +312,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 func dump(ctx context.Context, o Options, db *database, pgDump string, pgUser *asPostgres, sink io.Writer, partial string) (int64, error) {
 	dumpCtx, stopDump := context.WithCancel(ctx)
 	defer stopDump()
-	args := []string{"--format=custom", "--no-password", "--dbname=" + db.uri(db.name)}
+	args := []string{"--format=custom", "--no-password", "--dbname=" + db.uri(db.Name)}
 	env := db.env(os.Environ())
 	if o.AsPostgres {
-		args[2] = "--dbname=" + db.localURI(db.name)
+		args[2] = "--dbname=" + db.localURI(db.Name)
 		env = withoutPassword(os.Environ())
 	}
 	cmd := exec.CommandContext(dumpCtx, pgDump, args...)
@@ -356,9 +356,9 @@ func dump(ctx context.Context, o Options, db *database, pgDump string, pgUser *a
 // describe names the database being backed up, without its password.
 func describe(o Options, db *database) string {
 	if o.AsPostgres {
-		return fmt.Sprintf("the database %q (as the system user postgres)", db.name)
+		return fmt.Sprintf("the database %q (as the system user postgres)", db.Name)
 	}
-	return "the database " + db.masked
+	return "the database " + db.Masked()
 }
 
 func siblingOrOverride(override, prog, name string) (string, error) {
@@ -390,36 +390,32 @@ var errNotCustomDump = errors.New("the output is not a custom-format dump (it do
 // copyDump streams pg_dump's output r into w in fixed-size chunks,
 // checking that it is a custom-format dump and reporting progress.
 func copyDump(w io.Writer, r io.Reader, progress func(int64)) (int64, error) {
-	buf := make([]byte, copyBufferSize)
-	var n int64
-	var magic []byte
-	for {
-		m, rerr := r.Read(buf)
-		if m > 0 {
-			if len(magic) < 5 {
-				magic = append(magic, buf[:min(m, 5-len(magic))]...)
-				if !strings.HasPrefix("PGDMP", string(magic)) {
-					return n, errNotCustomDump
-				}
-			}
-			if _, err := w.Write(buf[:m]); err != nil {
-				return n, err
-			}
-			n += int64(m)
-			if progress != nil {
-				progress(n)
-			}
-		}
-		if rerr == io.EOF {
-			if n > 0 && len(magic) < 5 {
-				return n, errNotCustomDump
-			}
-			return n, nil
-		}
-		if rerr != nil {
-			return n, fmt.Errorf("read pg_dump's output: %w", rerr)
+	c := &dumpChecker{w: w}
+	n, err := copyProgress(c, r, progress)
+	if err == nil && n > 0 && len(c.head) < len(dumpMagic) {
+		err = errNotCustomDump
+	}
+	return n, err
+}
+
+// dumpMagic starts every custom-format dump.
+const dumpMagic = "PGDMP"
+
+// dumpChecker passes writes through to w once the first bytes are the
+// custom-format dump magic; otherwise it fails with errNotCustomDump.
+type dumpChecker struct {
+	w    io.Writer
+	head []byte
+}
+
+func (c *dumpChecker) Write(p []byte) (int, error) {
+	if len(c.head) < len(dumpMagic) {
+		c.head = append(c.head, p[:min(len(p), len(dumpMagic)-len(c.head))]...)
+		if !strings.HasPrefix(dumpMagic, string(c.head)) {
+			return 0, errNotCustomDump
 		}
 	}
+	return c.w.Write(p)
 }
 
 // countWriter counts the bytes written through it.

@@ -31,8 +31,8 @@ func TestParseDatabaseURL(t *testing.T) {
 			t.Errorf("%s: %v", tc.in, err)
 			continue
 		}
-		if db.masked != tc.masked || db.uri(db.name) != tc.uri || db.localURI(db.name) != tc.local || db.password != tc.password {
-			t.Errorf("%s:\n masked %s\n uri    %s\n local  %s\n pass   %q", tc.in, db.masked, db.uri(db.name), db.localURI(db.name), db.password)
+		if db.Masked() != tc.masked || db.uri(db.Name) != tc.uri || db.localURI(db.Name) != tc.local || db.Password != tc.password {
+			t.Errorf("%s:\n masked %s\n uri    %s\n local  %s\n pass   %q", tc.in, db.Masked(), db.uri(db.Name), db.localURI(db.Name), db.Password)
 		}
 		env := strings.Join(db.env([]string{"PGPASSWORD=old", "PATH=/bin"}), " ")
 		if strings.Contains(env, "old") || (tc.password != "" && !strings.Contains(env, "PGPASSWORD="+tc.password)) {

@@ -222,6 +222,8 @@ func decryptToFile(ctx context.Context, path string, key *SecretKey, dst string,
 	return n, commit(out)
 }
 
+// copyProgress copies r to w in fixed-size chunks, calling progress with
+// the bytes copied so far after each chunk.
 func copyProgress(w io.Writer, r io.Reader, progress func(int64)) (int64, error) {
 	buf := make([]byte, copyBufferSize)
 	var n int64
@@ -385,7 +387,7 @@ func restoreDB(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 		pgUser.apply(cmd)
 	}
 	res := &RestoreResult{}
-	live := target == db.name
+	live := target == db.Name
 	if live {
 		if !o.Force {
 			return nil, fmt.Errorf("--target-db %s is the live CKAN database of ckan.ini: restoring replaces its data; add --force to do it (a fresh encrypted backup is taken first)", target)
@@ -408,9 +410,9 @@ func restoreDB(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		args := []string{"--maintenance-db=" + uri(db.name), "--template=template0", "--no-password"}
-		if o.AsPostgres && db.user != "" {
-			args = append(args, "--owner="+db.user)
+		args := []string{"--maintenance-db=" + uri(db.Name), "--template=template0", "--no-password"}
+		if o.AsPostgres && db.User != "" {
+			args = append(args, "--owner="+db.User)
 		}
 		cmd := exec.CommandContext(ctx, createdb, append(args, "--", target)...)
 		run(cmd)
@@ -420,7 +422,7 @@ func restoreDB(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 			msg := db.redact(out.String())
 			hint := fmt.Sprintf("choose another --target-db, or drop it first (dropdb %s)", target)
 			if strings.Contains(msg, "permission denied to create database") {
-				hint = fmt.Sprintf("the user %s may not create databases: add --as-postgres (createdb and pg_restore run as the system user postgres), or ALTER ROLE %s CREATEDB", db.user, db.user)
+				hint = fmt.Sprintf("the user %s may not create databases: add --as-postgres (createdb and pg_restore run as the system user postgres), or ALTER ROLE %s CREATEDB", db.User, db.User)
 			}
 			return nil, fmt.Errorf("create the database %q failed (%s)%s\n%s", target, exitText(err), withOutput(msg), hint)
 		}
@@ -483,7 +485,7 @@ func dropNew(ctx context.Context, live bool, pgRestore string, db *database, uri
 	if err != nil {
 		return
 	}
-	cmd := exec.CommandContext(ctx, dropdb, "--maintenance-db="+uri(db.name), "--no-password", "--if-exists", "--", target)
+	cmd := exec.CommandContext(ctx, dropdb, "--maintenance-db="+uri(db.Name), "--no-password", "--if-exists", "--", target)
 	run(cmd)
 	cmd.Run()
 }
