@@ -1,13 +1,6 @@
 package nginxconf
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,42 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/DCOR-dev/dcor/internal/selfsigned"
 	"github.com/DCOR-dev/dcor/internal/testtool"
 )
-
-// writeCert writes a self-signed certificate and its key into dir.
-func writeCert(t *testing.T, dir string) (certPath, keyPath string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "dcor.example.org"},
-		DNSNames:     []string{"dcor.example.org"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPath, keyPath = filepath.Join(dir, "site.cert"), filepath.Join(dir, "site.key")
-	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certPath, keyPath
-}
 
 // nginxTest runs `nginx -t` on site, included in a minimal main
 // configuration whose files are all in dir.
@@ -93,7 +53,10 @@ func (e *nginxError) Error() string { return "nginx -t: " + e.out }
 func TestNginxAcceptsEnforced(t *testing.T) {
 	nginx := testtool.Need(t, "nginx", "/usr/sbin")
 	dir := t.TempDir()
-	cert, key := writeCert(t, dir)
+	cert, key := filepath.Join(dir, "site.cert"), filepath.Join(dir, "site.key")
+	if err := selfsigned.Write(cert, key, "dcor.example.org", 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
 	site := string(readSite(t))
 
 	cur := replace(t, site, "client_max_body_size 100G;", "client_max_body_size 1M;")

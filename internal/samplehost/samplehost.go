@@ -5,19 +5,14 @@
 package samplehost
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"embed"
-	"encoding/pem"
 	"io/fs"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/DCOR-dev/dcor/internal/selfsigned"
 )
 
 //go:embed all:tree
@@ -59,39 +54,6 @@ func Build(dir string) error {
 			return err
 		}
 	}
-	return writeCert(filepath.Join(dir, "etc/ssl/certs", FQDN+".cert"), filepath.Join(dir, "etc/ssl/private", FQDN+".key"))
-}
-
-// writeCert writes a self-signed certificate for FQDN (CN and SAN).
-func writeCert(certPath, keyPath string) error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: FQDN},
-		DNSNames:     []string{FQDN},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().AddDate(10, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return err
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return err
-	}
-	for _, d := range []string{filepath.Dir(certPath), filepath.Dir(keyPath)} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return err
-		}
-	}
-	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		return err
-	}
-	return os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	return selfsigned.Write(filepath.Join(dir, "etc/ssl/certs", FQDN+".cert"), filepath.Join(dir, "etc/ssl/private", FQDN+".key"),
+		FQDN, 10*365*24*time.Hour)
 }
