@@ -59,7 +59,7 @@ func (e *Env) ckanIni() (*ckanini.File, error) {
 			e.iniBytes, _ = os.ReadFile(local)
 			e.ini, e.iniErr = ckanini.Load(local)
 			if e.iniErr != nil {
-				e.iniErr = fmt.Errorf("%s: %v", e.CKANIni, hostError(e.Host, e.iniErr))
+				e.iniErr = fmt.Errorf("%s: %v", e.CKANIni, hostError(e.Host, local, e.iniErr))
 			}
 		}
 	}
@@ -105,16 +105,18 @@ func (e *Env) logf(format string, args ...any) {
 	}
 }
 
-// hostError rewrites local paths in an error message to host paths.
-func hostError(h host.Host, err error) error {
-	if h.Live() {
+// hostError shortens a parse error of the file at local path to "line N:
+// MSG" (the caller names the file by its host path); an error in another
+// file (one that ckan.ini uses) keeps that file's host path.
+func hostError(h host.Host, local string, err error) error {
+	var pe *ckanini.ParseError
+	if !errors.As(err, &pe) {
 		return err
 	}
-	var pe *ckanini.ParseError
-	if errors.As(err, &pe) {
-		return fmt.Errorf("line %d: %s", pe.Line, pe.Msg)
+	if pe.Path != "" && pe.Path != local {
+		return fmt.Errorf("%s line %d: %s", h.HostPath(pe.Path), pe.Line, pe.Msg)
 	}
-	return err
+	return fmt.Errorf("line %d: %s", pe.Line, pe.Msg)
 }
 
 // iniOriginal is ckan.ini's content as it was read, before any staged

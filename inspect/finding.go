@@ -27,12 +27,15 @@ const (
 // Finding is one difference between the host and what it should be.
 // Current and Expected are masked when they hold secrets.
 type Finding struct {
-	Check    string   `json:"check"`
-	Path     string   `json:"path,omitempty"`
-	Key      string   `json:"key,omitempty"`
-	Current  string   `json:"current,omitempty"`
-	Expected string   `json:"expected,omitempty"`
-	Message  string   `json:"message"`
+	Check    string `json:"check"`
+	Path     string `json:"path,omitempty"`
+	Key      string `json:"key,omitempty"`
+	Current  string `json:"current,omitempty"`
+	Expected string `json:"expected,omitempty"`
+	Message  string `json:"message"`
+	// Details lists the parts of a finding that is fixed as one change
+	// (the differences of one nginx site).
+	Details  []string `json:"details,omitempty"`
 	Severity Severity `json:"severity"`
 	Fixable  bool     `json:"fixable"`
 	Fixed    bool     `json:"fixed"`

@@ -81,7 +81,7 @@ func checkINIFile(env *Env, check, p string, rendered []byte) []*Finding {
 	}
 	f, err := ckanini.Parse(local, data)
 	if err != nil {
-		return []*Finding{{Path: p, Severity: Failure, Message: fmt.Sprintf("%s: %v; nothing was changed", p, hostError(env.Host, err))}}
+		return []*Finding{{Path: p, Severity: Failure, Message: fmt.Sprintf("%s: %v; nothing was changed", p, hostError(env.Host, local, err))}}
 	}
 	var out []*Finding
 	entries := templateEntries(rendered)

@@ -44,33 +44,34 @@ func checkNginx(env *Env) []*Finding {
 	if err != nil {
 		return []*Finding{{Path: p, Severity: Failure, Message: fmt.Sprintf("%s: %v; nothing was changed", p, err)}}
 	}
-	var out []*Finding
-	for i, d := range diffs {
-		fnd := &Finding{Path: p, Key: d.Directive, Current: d.Current, Expected: d.Expected, Severity: Drift, Fixable: true}
+	if len(diffs) == 0 {
+		return nil
+	}
+	// The differences are fixed together: nginx -t validates the
+	// enforced site as a whole, so they are one finding, one question.
+	fnd := &Finding{Path: p, Severity: Drift, Fixable: true,
+		Message: fmt.Sprintf("%s differs from DCOR's template in %d places", p, len(diffs)),
+		fix: func(tx *Tx) error {
+			tx.Stage("nginx", p, data, updated, 0o644, validate)
+			return nil
+		}}
+	for _, d := range diffs {
 		where := ""
 		if d.Block != "" {
 			where = " in " + d.Block
 		}
+		var line string
 		switch {
 		case d.Current == "" && d.Expected == "":
-			fnd.Message = fmt.Sprintf("%s is missing%s", d.Directive, where)
+			line = fmt.Sprintf("%s is missing%s", d.Directive, where)
 		case d.Current == "":
-			fnd.Message = fmt.Sprintf("%s %s is missing%s", d.Directive, d.Expected, where)
+			line = fmt.Sprintf("%s %s is missing%s", d.Directive, d.Expected, where)
 		default:
-			fnd.Message = fmt.Sprintf("%s is %s%s, expected %s", d.Directive, d.Current, where, d.Expected)
+			line = fmt.Sprintf("%s is %s%s, expected %s", d.Directive, d.Current, where, d.Expected)
 		}
-		if i == 0 {
-			// All differences are fixed together: the enforced site as a whole is validated.
-			fnd.fix = func(tx *Tx) error {
-				tx.Stage("nginx", p, data, updated, 0o644, validate)
-				return nil
-			}
-		} else {
-			fnd.fix = func(tx *Tx) error { return nil }
-		}
-		out = append(out, fnd)
+		fnd.Details = append(fnd.Details, line)
 	}
-	return out
+	return []*Finding{fnd}
 }
 
 var hostPathDirective = regexp.MustCompile(`(?m)^(\s*(?:ssl_certificate|ssl_certificate_key|ssl_trusted_certificate|ssl_dhparam|client_body_temp_path|proxy_temp_path|proxy_cache_path)\s+)("?)(/[^";\s]+)("?)`)

@@ -37,6 +37,7 @@ func Reload(env *Env, r *Report) {
 			notes = append(notes, "supervisor was not reloaded: supervisord is not running")
 		} else if out, err := exec.Command("supervisorctl", "reload").CombinedOutput(); err != nil {
 			notes = append(notes, "supervisorctl reload failed: "+strings.TrimSpace(string(out)))
+			r.ReloadFailed = true
 		} else {
 			r.Reloaded = append(r.Reloaded, "supervisor")
 		}
@@ -52,6 +53,7 @@ func Reload(env *Env, r *Report) {
 			notes = append(notes, "nginx was not reloaded: it is not running")
 		} else if out, err := cmd.CombinedOutput(); err != nil {
 			notes = append(notes, "nginx reload failed: "+strings.TrimSpace(string(out)))
+			r.ReloadFailed = true
 		} else {
 			r.Reloaded = append(r.Reloaded, "nginx")
 		}

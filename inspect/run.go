@@ -49,7 +49,7 @@ type Options struct {
 	Only, Skip []string
 	// Decide is asked, in Ask mode, whether to fix a finding. It is
 	// called for every finding in order (fixable or not), so that the
-	// caller can print each one as it comes.
+	// caller can print each one as it comes; other modes do not call it.
 	Decide func(f *Finding) bool
 	// Reload reloads services after changes (nil: never).
 	Reload func(r *Report)
@@ -62,6 +62,8 @@ type Report struct {
 	// Reloaded lists the services reloaded; ReloadNote says why not.
 	Reloaded   []string `json:"reloaded"`
 	ReloadNote string   `json:"reload_note,omitempty"`
+	// ReloadFailed is true when a reload was tried and failed.
+	ReloadFailed bool `json:"reload_failed,omitempty"`
 }
 
 // Failed reports whether the run should exit non-zero: drift left
@@ -77,7 +79,7 @@ func (r *Report) Failed() bool {
 			return true
 		}
 	}
-	return false
+	return r.ReloadFailed
 }
 
 // SelectChecks resolves --only and --skip into checks, rejecting unknown names.
@@ -134,17 +136,9 @@ func Run(env *Env, opts Options) (*Report, error) {
 		for _, f := range safeRun(c, env) {
 			f.Check = c.Name
 			rep.Findings = append(rep.Findings, f)
-			fix := false
-			switch opts.Mode {
-			case CheckOnly, FixAll:
-				fix = f.fix != nil
-				if opts.Decide != nil {
-					opts.Decide(f)
-				}
-			case Ask:
-				if opts.Decide != nil {
-					fix = opts.Decide(f) && f.fix != nil
-				}
+			fix := f.fix != nil
+			if opts.Mode == Ask {
+				fix = opts.Decide != nil && opts.Decide(f) && fix
 			}
 			if !fix {
 				continue

@@ -2,7 +2,6 @@ package inspect
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -88,9 +87,6 @@ func (tx *Tx) Act(fn func() error) error {
 	}
 	return fn()
 }
-
-// errUnchanged marks staged content equal to the old content.
-var errUnchanged = errors.New("unchanged")
 
 // Commit writes the staged files (in a dry run: computes their diffs
 // only) and returns the changes, sorted by path.

@@ -2,11 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/DCOR-dev/dcor/inspect"
+	"github.com/DCOR-dev/dcor/site"
 	"github.com/spf13/cobra"
 )
 
@@ -33,8 +35,6 @@ for input. A changed file is first copied to NAME.dcor-YYYYmmdd-HHMMSS.`,
 			if yes && check {
 				return usageErrorf("--assume-yes and --check exclude each other")
 			}
-			checks := inspect.Checks()
-			_ = checks
 			if _, err := inspect.SelectChecks(only, skip); err != nil {
 				return usageErrorf("%v", err)
 			}
@@ -128,9 +128,8 @@ for input. A changed file is first copied to NAME.dcor-YYYYmmdd-HHMMSS.`,
 	return cmd
 }
 
-func isNoSite(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "no site file")
-}
+// isNoSite reports whether err says only that the site file is missing.
+func isNoSite(err error) bool { return errors.Is(err, site.ErrNoSiteFile) }
 
 func (a *app) printFinding(f *inspect.Finding) {
 	mark := a.paint("31", "✗")
@@ -147,6 +146,9 @@ func (a *app) printFinding(f *inspect.Finding) {
 	}
 	a.lastPath = f.Path
 	fmt.Fprintf(a.stdout, "  %s %s\n", mark, f.String())
+	for _, d := range f.Details {
+		fmt.Fprintf(a.stdout, "      - %s\n", d)
+	}
 	if f.Error != "" {
 		fmt.Fprintf(a.stdout, "    %s %s\n", a.paint("31", "not fixed:"), f.Error)
 	}

@@ -4,11 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/DCOR-dev/dcor/host"
-	"github.com/DCOR-dev/dcor/site"
 	"github.com/DCOR-dev/dcor/templates"
 	"github.com/spf13/cobra"
 )
@@ -97,7 +95,7 @@ func (a *app) templatesCommand() *cobra.Command {
 func (a *app) templateParams() (templates.Params, error) {
 	s, err := a.siteFile()
 	if err != nil && s.Kind == "" {
-		if !strings.Contains(err.Error(), site.ErrNoSiteFile.Error()) {
+		if !isNoSite(err) {
 			return templates.Params{}, &exitError{code: 1, msg: err.Error()}
 		}
 		fmt.Fprintf(a.stderr, "dcor: %v; rendering for a production site\n", err)
