@@ -200,13 +200,28 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	defer unlock()
 	removeStale(o.OutDir)
 
-	month := filepath.Join(o.OutDir, now.Format("2006-01"))
+	var month, final string
+	for {
+		month = filepath.Join(o.OutDir, now.Format("2006-01"))
+		final = filepath.Join(month, encryptedFileName(o.Hostname, now, o.Recipients))
+		if _, err := os.Lstat(final); err != nil {
+			break
+		}
+		if !o.Now.IsZero() {
+			return nil, fmt.Errorf("%s exists already (a backup of the same second): not overwriting it; run the backup again", final)
+		}
+		// A backup of this second exists (e.g. the one a live restore takes
+		// right after a backup): the names have one-second resolution, so
+		// wait, under the lock, for the next second.
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Until(now.Truncate(time.Second).Add(time.Second))):
+		}
+		now = time.Now()
+	}
 	if err := makeDir(month, 0o700); err != nil {
 		return nil, fmt.Errorf("create the dump directory %s: %w", month, err)
-	}
-	final := filepath.Join(month, encryptedFileName(o.Hostname, now, o.Recipients))
-	if _, err := os.Lstat(final); err == nil {
-		return nil, fmt.Errorf("%s exists already (a backup of the same second): not overwriting it; run the backup again", final)
 	}
 	out, err := createPartial(final)
 	if err != nil {

@@ -178,6 +178,38 @@ func TestBackup(t *testing.T) {
 		mode(t, filepath.Dir(res2.PlainFile), 0o500)
 	})
 
+	t.Run("two backups in one second get two names", func(t *testing.T) {
+		// A live restore takes a fresh backup, often in the same second as
+		// the backup before it: the second one waits for the next second.
+		out := t.TempDir()
+		res1, err := Run(context.Background(), Options{DatabaseURL: url, Recipients: recipients(t, cv), OutDir: out, Hostname: "h"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res2, err := Run(context.Background(), Options{DatabaseURL: url, Recipients: recipients(t, cv), OutDir: out, Hostname: "h"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res1.File == res2.File {
+			t.Fatalf("both backups named %s", res1.File)
+		}
+		for _, f := range []string{res1.File, res2.File} {
+			if _, err := os.Stat(f); err != nil {
+				t.Error(err)
+			}
+		}
+		// With the time given explicitly, an existing name is refused.
+		res3, err := Run(context.Background(), Options{DatabaseURL: url, Recipients: recipients(t, cv), OutDir: out, Hostname: "h", Now: testNow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Run(context.Background(), Options{DatabaseURL: url, Recipients: recipients(t, cv), OutDir: out, Hostname: "h", Now: testNow})
+		wantErr(t, err, "exists already")
+		if _, err := os.Stat(res3.File); err != nil {
+			t.Error(err)
+		}
+	})
+
 	t.Run("verify with a key that is no recipient", func(t *testing.T) {
 		out := t.TempDir()
 		_, err := Run(context.Background(), Options{DatabaseURL: url, Recipients: recipients(t, cv), OutDir: out,
