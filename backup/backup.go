@@ -22,6 +22,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/DCOR-dev/dcor/internal/bytesize"
 	"io"
 	"os"
 	"os/exec"
@@ -103,7 +104,7 @@ type Result struct {
 // duration and checksum.
 func (r *Result) Summary() string {
 	s := fmt.Sprintf("encrypted database backup %s: %s in %s, sha256 %s",
-		r.File, FormatBytes(r.Size), r.Duration.Round(100*time.Millisecond), r.SHA256)
+		r.File, bytesize.Format(r.Size), r.Duration.Round(100*time.Millisecond), r.SHA256)
 	if r.Verified != nil {
 		s += fmt.Sprintf(", verified (%d tables)", r.Verified.Tables)
 	}
@@ -111,20 +112,6 @@ func (r *Result) Summary() string {
 		s += fmt.Sprintf(", removed %d old", len(r.Pruned))
 	}
 	return s
-}
-
-// FormatBytes writes a byte count for people: "512 B", "3.2 MiB".
-func FormatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // encryptConfig makes dumps that GnuPG 2.2 decrypts: no AEAD (so SEIPD

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/DCOR-dev/dcor/internal/bytesize"
 	"io"
 	"time"
 
@@ -254,7 +255,7 @@ func (p *progressLine) update(n int64) {
 	}
 	p.last = now
 	rate := float64(n) / now.Sub(p.start).Seconds()
-	fmt.Fprintf(p.w, "\r\x1b[K%s %s (%s/s)", p.verb, backup.FormatBytes(n), backup.FormatBytes(int64(rate)))
+	fmt.Fprintf(p.w, "\r\x1b[K%s %s (%s/s)", p.verb, bytesize.Format(n), bytesize.Format(int64(rate)))
 	p.printed = true
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/DCOR-dev/dcor/internal/bytesize"
 	"time"
 
 	"github.com/DCOR-dev/dcor/backup"
@@ -104,17 +105,17 @@ when the CKAN database user may not create databases.`,
 				j.Action = "verify"
 				if !a.json {
 					fmt.Fprintf(a.stdout, "verified %s: %d entries, %d tables, %s dump\n", args[0],
-						res.Verified.Entries, res.Verified.Tables, backup.FormatBytes(res.DumpSize))
+						res.Verified.Entries, res.Verified.Tables, bytesize.Format(res.DumpSize))
 				}
 			case toFile != "":
 				j.Action, j.Target = "to-file", toFile
 				if !a.json {
-					fmt.Fprintf(a.stdout, "wrote %s (%s)\n", toFile, backup.FormatBytes(res.DumpSize))
+					fmt.Fprintf(a.stdout, "wrote %s (%s)\n", toFile, bytesize.Format(res.DumpSize))
 				}
 			default:
 				j.Action, j.Target = "target-db", targetDB
 				if !a.json {
-					fmt.Fprintf(a.stdout, "restored %s into the database %s (%s dump)\n", args[0], targetDB, backup.FormatBytes(res.DumpSize))
+					fmt.Fprintf(a.stdout, "restored %s into the database %s (%s dump)\n", args[0], targetDB, bytesize.Format(res.DumpSize))
 				}
 			}
 			if a.json {
