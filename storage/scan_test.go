@@ -460,7 +460,6 @@ func snapshot(t *testing.T, root string) string {
 	return b.String()
 }
 
-
 func TestLocate(t *testing.T) {
 	tr := newTree(t)
 	l := tr.layout()
