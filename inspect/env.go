@@ -7,9 +7,11 @@ import (
 	"os"
 	"time"
 
+	"github.com/DCOR-dev/dcor/ckandb"
 	"github.com/DCOR-dev/dcor/ckanini"
 	"github.com/DCOR-dev/dcor/host"
 	"github.com/DCOR-dev/dcor/site"
+	"github.com/DCOR-dev/dcor/storage"
 	"github.com/DCOR-dev/dcor/templates"
 )
 
@@ -34,11 +36,24 @@ type Env struct {
 	AskValue func(prompt string, secret bool) (string, error)
 	// Log receives verbose messages (may be io.Discard).
 	Log io.Writer
+	// Progress, when set, shows msg on one status line ("" clears it).
+	Progress func(msg string)
+	// Quarantine, when set, is the directory of this machine that the
+	// orphans check moves files to instead of deleting them.
+	Quarantine string
+	// VerifyChecksums makes the resources check compare every file's
+	// sha256 with the database.
+	VerifyChecksums bool
 
 	ini      *ckanini.File
 	iniErr   error
 	loaded   bool
 	iniBytes []byte
+
+	resources    []ckandb.Resource
+	ids          *storage.IDSet
+	idsTime      time.Time
+	resourcesErr error
 }
 
 // ckanIni loads ckan.ini once; every check shares the same File so that

@@ -35,7 +35,9 @@ type Finding struct {
 	Message  string `json:"message"`
 	// Details lists the parts of a finding that is fixed as one change
 	// (the differences of one nginx site).
-	Details  []string `json:"details,omitempty"`
+	Details []string `json:"details,omitempty"`
+	// Totals count the files of a finding that removes files, by kind.
+	Totals   []Total  `json:"totals,omitempty"`
 	Severity Severity `json:"severity"`
 	Fixable  bool     `json:"fixable"`
 	Fixed    bool     `json:"fixed"`

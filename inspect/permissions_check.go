@@ -26,24 +26,13 @@ func checkPermissions(env *Env) []*Finding {
 	if err != nil {
 		return []*Finding{{Severity: Failure, Message: err.Error()}}
 	}
-	storage := env.iniValue("ckan.storage_path")
-	if storage == "" {
-		storage = "/data/ckan-" + env.Site.HostnameOrDefault()
-	}
-	depots := env.iniValue("ckanext.dcor_depot.depots_path")
-	if depots == "" {
-		depots = host.DefaultDepots
-	}
-	usersDepot := env.iniValue("ckanext.dcor_depot.users_depot_name")
-	if usersDepot == "" {
-		usersDepot = "users-" + env.Site.HostnameOrDefault()
-	}
+	storage, _, usersDepot := env.dataPaths()
 	webassets := env.iniValue("ckan.webassets.path")
 	if webassets == "" {
 		webassets = host.DefaultWebassets
 	}
 	dirs := []string{host.CondenseLockDir, storage, filepath.Join(storage, "resources"),
-		filepath.Join(depots, usersDepot), webassets, filepath.Join(storage, "storage")}
+		usersDepot, webassets, filepath.Join(storage, "storage")}
 	var out []*Finding
 	for _, d := range dirs {
 		out = append(out, checkDir(env, d, uid, gid)...)

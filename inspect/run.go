@@ -15,18 +15,24 @@ type Check struct {
 	Name string
 	// Summary says in a few words what the check looks at.
 	Summary string
-	run     func(env *Env) []*Finding
+	// OptIn checks run only when --only names them (they are slow).
+	OptIn bool
+	// usesSite is set for checks that compare with the site file.
+	usesSite bool
+	run      func(env *Env) []*Finding
 }
 
 // Checks are all checks, in the order they run.
 func Checks() []Check {
 	return []Check{
-		{Name: "ckan-ini", Summary: "ckan.ini has DCOR's options for this site", run: checkCKANIni},
-		{Name: "uwsgi", Summary: "the uWSGI file matches DCOR's template", run: checkUWSGI},
-		{Name: "nginx", Summary: "the nginx site has the template's directives", run: checkNginx},
-		{Name: "supervisor", Summary: "the five supervisor programs match their templates", run: checkSupervisor},
-		{Name: "permissions", Summary: "DCOR's directories exist, owned by www-data, mode 0755", run: checkPermissions},
-		{Name: "theme", Summary: "the DCOR theme's i18n and CSS branding are generated", run: checkTheme},
+		{Name: "ckan-ini", Summary: "ckan.ini has DCOR's options for this site", usesSite: true, run: checkCKANIni},
+		{Name: "uwsgi", Summary: "the uWSGI file matches DCOR's template", usesSite: true, run: checkUWSGI},
+		{Name: "nginx", Summary: "the nginx site has the template's directives", usesSite: true, run: checkNginx},
+		{Name: "supervisor", Summary: "the five supervisor programs match their templates", usesSite: true, run: checkSupervisor},
+		{Name: "permissions", Summary: "DCOR's directories exist, owned by www-data, mode 0755", usesSite: true, run: checkPermissions},
+		{Name: "theme", Summary: "the DCOR theme's i18n and CSS branding are generated", usesSite: true, run: checkTheme},
+		{Name: "resources", Summary: "every live resource's file exists, opens and has its ancillary files (only with --only)", OptIn: true, run: checkResources},
+		{Name: "orphans", Summary: "no file in the resource tree or users depot without a live resource", run: checkOrphans},
 	}
 }
 
@@ -106,7 +112,7 @@ func SelectChecks(only, skip []string) ([]Check, error) {
 	}
 	var out []Check
 	for _, c := range all {
-		if len(only) > 0 && !in(only, c.Name) {
+		if len(only) > 0 && !in(only, c.Name) || len(only) == 0 && c.OptIn {
 			continue
 		}
 		if in(skip, c.Name) {
@@ -126,7 +132,11 @@ func Run(env *Env, opts Options) (*Report, error) {
 	}
 	tx := newTx(env.Host, opts.Mode == CheckOnly, env.Now)
 	rep := &Report{Findings: []*Finding{}, Changes: []*Change{}, Reloaded: []string{}}
-	if env.SiteErr != nil {
+	usesSite := false
+	for _, c := range checks {
+		usesSite = usesSite || c.usesSite
+	}
+	if env.SiteErr != nil && usesSite {
 		checks = append([]Check{{Name: "site", run: func(env *Env) []*Finding {
 			return []*Finding{{Path: env.SitePath, Severity: Drift,
 				Message: env.SiteErr.Error() + "; until then only kind-neutral ckan.ini options are checked"}}

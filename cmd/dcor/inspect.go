@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -13,20 +14,26 @@ import (
 )
 
 func (a *app) inspectCommand() *cobra.Command {
-	var yes, check, diff bool
+	var yes, check, diff, verifyChecksums bool
 	var only, skip []string
-	var venv string
+	var venv, quarantine string
 	cmd := &cobra.Command{
 		Use:   "inspect",
 		Short: "Compare the host with what it should be and fix the differences",
 		Long: `inspect compares the host with DCOR's expected configuration: ckan.ini, the
 uWSGI file, the nginx site, the supervisor programs, directory permissions and
-the DCOR theme. It shows each finding and asks "fix? [y/N]".
+the DCOR theme, and looks for orphaned files: files in the resource tree and
+the users depot that belong to no live resource in the CKAN database. It shows
+each finding and asks "fix? [y/N]"; the orphaned files are one finding, asked
+once. The resources check (file, HDF5, ancillary files, --verify-checksums)
+reads every resource file and runs only when named: --only resources.
 
   -y, --assume-yes  fix everything without asking
   --check           change nothing; exit 1 when anything drifted, 0 when clean
   --diff            show unified diffs of every file change (with --check:
                     the diffs that -y would apply)
+  --quarantine DIR  move orphaned files to DIR/<host path> instead of deleting
+                    them; undo with the cp -a command that inspect prints
 
 Without a terminal and without -y, inspect behaves as --check: it never waits
 for input. A changed file is first copied to NAME.dcor-YYYYmmdd-HHMMSS.`,
@@ -35,8 +42,24 @@ for input. A changed file is first copied to NAME.dcor-YYYYmmdd-HHMMSS.`,
 			if yes && check {
 				return usageErrorf("--assume-yes and --check exclude each other")
 			}
-			if _, err := inspect.SelectChecks(only, skip); err != nil {
+			checks, err := inspect.SelectChecks(only, skip)
+			if err != nil {
 				return usageErrorf("%v", err)
+			}
+			selected := map[string]bool{}
+			for _, c := range checks {
+				selected[c.Name] = true
+			}
+			if verifyChecksums && !selected["resources"] {
+				return usageErrorf("--verify-checksums belongs to the resources check: add --only resources")
+			}
+			if quarantine != "" {
+				if !selected["orphans"] {
+					return usageErrorf("--quarantine belongs to the orphans check, which is not selected")
+				}
+				if quarantine, err = filepath.Abs(quarantine); err != nil {
+					return usageErrorf("--quarantine: %v", err)
+				}
 			}
 			s, siteErr := a.siteFile()
 			if siteErr != nil && s.Kind == "" && !isNoSite(siteErr) {
@@ -46,7 +69,17 @@ for input. A changed file is first copied to NAME.dcor-YYYYmmdd-HHMMSS.`,
 				venv = "/usr/lib/ckan/default"
 			}
 			env := &inspect.Env{Host: a.host(), Site: s, SiteErr: siteErr, SitePath: a.config,
-				CKANIni: a.ckanIniPath(), Venv: venv, Now: time.Now(), Log: a.verboseWriter()}
+				CKANIni: a.ckanIniPath(), Venv: venv, Now: time.Now(), Log: a.verboseWriter(),
+				Quarantine: quarantine, VerifyChecksums: verifyChecksums}
+			if isTerminal(a.stderr) && !a.json {
+				shown := false
+				env.Progress = func(msg string) {
+					if msg != "" || shown {
+						fmt.Fprint(a.stderr, "\r\x1b[K"+msg)
+					}
+					shown = msg != ""
+				}
+			}
 			mode := inspect.CheckOnly
 			switch {
 			case yes:
@@ -124,6 +157,8 @@ for input. A changed file is first copied to NAME.dcor-YYYYmmdd-HHMMSS.`,
 	f.BoolVar(&diff, "diff", false, "show unified diffs of file changes")
 	f.StringSliceVar(&only, "only", nil, "run only these checks (comma-separated)")
 	f.StringSliceVar(&skip, "skip", nil, "skip these checks (comma-separated)")
+	f.StringVar(&quarantine, "quarantine", "", "move orphaned files under `DIR` (a path on this machine) instead of deleting them")
+	f.BoolVar(&verifyChecksums, "verify-checksums", false, "resources check: compare every file's sha256 with the database")
 	f.StringVar(&venv, "venv", "", "CKAN virtualenv `PATH` (default /usr/lib/ckan/default)")
 	return cmd
 }

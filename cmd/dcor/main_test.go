@@ -1,15 +1,20 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/DCOR-dev/dcor/internal/pgtest"
+	"github.com/DCOR-dev/dcor/internal/resourcetest"
 	"github.com/DCOR-dev/dcor/internal/samplehost"
+	"github.com/jackc/pgx/v5"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -23,9 +28,22 @@ func TestMain(m *testing.M) {
 // TestScripts runs the CLI tests in testdata/script/*.txtar: each runs
 // the real dcor binary on a host tree in its work directory.
 func TestScripts(t *testing.T) {
+	// One PostgreSQL cluster for the scripts that need a CKAN database
+	// (resourcehost); each gets its own database.
+	var cluster *pgtest.Cluster
+	if pgtest.BinDir() != "" || os.Getenv("CI") == "true" {
+		cluster = pgtest.Start(t)
+	}
+	var databases atomic.Int32
 	testscript.Run(t, testscript.Params{
 		Dir:                 filepath.Join("testdata", "script"),
 		RequireExplicitExec: true,
+		Condition: func(cond string) (bool, error) {
+			if cond == "postgres" { // [postgres]: resourcehost works
+				return cluster != nil, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("NO_COLOR", "")
 			env.Setenv("CKAN_INI", "")
@@ -39,6 +57,34 @@ func TestScripts(t *testing.T) {
 					ts.Fatalf("usage: samplehost DIR")
 				}
 				ts.Check(samplehost.Build(ts.MkAbs(args[0])))
+			},
+			// resourcehost DIR: write a host with resource files (every case
+			// of internal/resourcetest) into DIR, with a CKAN database of its own.
+			"resourcehost": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: resourcehost DIR")
+				}
+				if cluster == nil {
+					ts.Fatalf("PostgreSQL is not installed (make test installs it)")
+				}
+				name := fmt.Sprintf("ckan_script_%d", databases.Add(1))
+				ctx := context.Background()
+				conn, err := pgx.Connect(ctx, cluster.SuperURL("postgres"))
+				ts.Check(err)
+				_, err = conn.Exec(ctx, "CREATE DATABASE "+name)
+				conn.Close(ctx)
+				ts.Check(err)
+				url := cluster.SuperURL(name)
+				conn, err = pgx.Connect(ctx, url)
+				ts.Check(err)
+				_, err = conn.Exec(ctx, pgtest.CKANSchema)
+				conn.Close(ctx)
+				ts.Check(err)
+				beads := resourcetest.BeadsPath()
+				if _, err := os.Stat(beads); err != nil {
+					ts.Fatalf("the real RT-DC file is missing: %s", beads)
+				}
+				ts.Check(resourcetest.Build(ts.MkAbs(args[0]), url, beads))
 			},
 			// snapshot DIR FILE: write every entry's path, mode, size and mtime.
 			"snapshot": func(ts *testscript.TestScript, neg bool, args []string) {
