@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/DCOR-dev/dcor/ckandb"
+	"github.com/DCOR-dev/dcor/internal/progress"
 	"github.com/DCOR-dev/dcor/rtdc"
 	"github.com/DCOR-dev/dcor/storage"
 )
@@ -61,20 +62,9 @@ func checkResources(env *Env) []*Finding {
 		mu.Unlock()
 	}
 	var done atomic.Int64
-	stop, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				env.progress(fmt.Sprintf("resources: %d of %d checked", done.Load(), len(uploads)))
-			}
-		}
-	}()
+	stop := progress.Every(200*time.Millisecond, func() {
+		env.progress(fmt.Sprintf("resources: %d of %d checked", done.Load(), len(uploads)))
+	})
 	jobs := make(chan ckandb.Resource)
 	var wg sync.WaitGroup
 	for range max(4, 2*runtime.GOMAXPROCS(0)) {
@@ -92,8 +82,7 @@ func checkResources(env *Env) []*Finding {
 	}
 	close(jobs)
 	wg.Wait()
-	close(stop)
-	<-stopped
+	stop()
 	env.progress("")
 	env.logf("resources: %d live resources, %d with files checked", len(resources), len(uploads))
 	return resourceFindings(env, issues)

@@ -3,7 +3,6 @@ package inspect
 import (
 	"context"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"time"
 
@@ -110,10 +109,7 @@ func (e *Env) withDB(ctx context.Context, fn func(db *ckandb.DB) error) error {
 	e.idsTime = time.Now()
 	err = fn(db)
 	e.logf("read the live resources from %s in %s", db, time.Since(e.idsTime).Round(time.Millisecond))
-	if err != nil {
-		return fmt.Errorf("%w", err)
-	}
-	return nil
+	return err
 }
 
 func (e *Env) progress(msg string) {

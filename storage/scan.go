@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/DCOR-dev/dcor/host"
+	"github.com/DCOR-dev/dcor/internal/progress"
 )
 
 // Suffixes of the ancillary files that DCOR keeps beside a resource file.
@@ -178,24 +179,9 @@ func Scan(ctx context.Context, l Layout, known *IDSet, start time.Time, opts Opt
 	var files atomic.Int64
 	s.files = &files
 
-	done := make(chan struct{})
-	progressDone := make(chan struct{})
-	if opts.Progress == nil {
-		close(progressDone)
-	} else {
-		go func() {
-			defer close(progressDone)
-			t := time.NewTicker(200 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-done:
-					return
-				case <-t.C:
-					opts.Progress(files.Load())
-				}
-			}
-		}()
+	stopProgress := func() {}
+	if opts.Progress != nil {
+		stopProgress = progress.Every(200*time.Millisecond, func() { opts.Progress(files.Load()) })
 	}
 	var wg sync.WaitGroup
 	for range workers {
@@ -217,8 +203,7 @@ func Scan(ctx context.Context, l Layout, known *IDSet, start time.Time, opts Opt
 	}
 	close(s.tasks)
 	wg.Wait()
-	close(done)
-	<-progressDone
+	stopProgress()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
