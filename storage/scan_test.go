@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/DCOR-dev/dcor/host"
+	"github.com/DCOR-dev/dcor/internal/testtool"
 )
 
 const (
@@ -393,7 +394,7 @@ func TestScanUnexpectedEntriesAreLeftAlone(t *testing.T) {
 }
 
 func TestQuarantineRoundTrip(t *testing.T) {
-	cp := lookPath(t, "cp")
+	cp := testtool.Need(t, "cp")
 	tr := newTree(t)
 	tr.resource(idA)
 	o := tr.resource(idO)
@@ -427,14 +428,6 @@ func TestQuarantineRoundTrip(t *testing.T) {
 	if _, err := tr.scan(idA).Clean(tr.layout(), tr.host.Path(resourcesDir+"/q")); err == nil {
 		t.Error("quarantine inside the resource tree accepted")
 	}
-}
-
-func lookPath(t *testing.T, name string) string {
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skip(name + " not found")
-	}
-	return p
 }
 
 // snapshot lists every path under root with its type, mode, size and
