@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -222,28 +221,10 @@ func timeRun(t *testing.T, cmd *exec.Cmd, env []string) measurement {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var hwm int64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
-		for {
-			if v := vmHWM(status); v > hwm {
-				hwm = v
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}()
+	stopRSS := testtool.PeakRSS(cmd.Process.Pid, 20*time.Millisecond)
 	err := cmd.Wait()
 	wall := time.Since(start)
-	close(done)
-	wg.Wait()
+	hwm := stopRSS()
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, stderr.String())
 	}
@@ -252,22 +233,6 @@ func timeRun(t *testing.T, cmd *exec.Cmd, env []string) measurement {
 		tree = ru.Maxrss << 10
 	}
 	return measurement{wall: wall, hwm: hwm, treeRSS: tree}
-}
-
-func vmHWM(status string) int64 {
-	f, err := os.Open(status)
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if v, ok := strings.CutPrefix(s.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 // dumpSize is the size of the database's custom dump.
