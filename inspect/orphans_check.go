@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -47,6 +48,10 @@ func checkOrphans(env *Env) []*Finding {
 	res, err := storage.Scan(ctx, l, known, read, storage.Options{Settle: settle,
 		Progress: func(n int64) { env.progress(fmt.Sprintf("orphans: %d files scanned", n)) }})
 	env.progress("")
+	if errors.Is(err, storage.ErrNoTree) {
+		return []*Finding{{Path: l.Resources, Severity: Warning,
+			Message: l.Resources + " does not exist: no resource files to check (the permissions check creates it)"}}
+	}
 	if err != nil {
 		return []*Finding{{Path: l.Resources, Severity: Failure, Message: err.Error()}}
 	}

@@ -135,6 +135,9 @@ type Result struct {
 	resources, usersDepot string // resolved roots ("" when missing)
 }
 
+// ErrNoTree says that the resource tree does not exist (yet).
+var ErrNoTree = errors.New("no resource tree")
+
 // Options tune a scan.
 type Options struct {
 	// Workers is how many directories are read at once (default: 4 per
@@ -159,6 +162,9 @@ func Scan(ctx context.Context, l Layout, known *IDSet, start time.Time, opts Opt
 	r := newResolver(l.Host)
 	var err error
 	res.resources, err = r.resolve(l.Resources)
+	if errors.Is(err, ErrBroken) {
+		return nil, fmt.Errorf("%w: %s", ErrNoTree, l.Resources)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("resource tree %s: %w", l.Resources, err)
 	}

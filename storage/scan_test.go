@@ -476,3 +476,11 @@ func TestLocate(t *testing.T) {
 		t.Errorf("missing: %v", err)
 	}
 }
+
+func TestScanWithoutResourceTree(t *testing.T) {
+	h := host.New(t.TempDir())
+	_, err := Scan(context.Background(), Layout{Host: h, Resources: resourcesDir, UsersDepot: usersDepot}, NewIDSet(0), time.Now(), Options{})
+	if !errors.Is(err, ErrNoTree) {
+		t.Fatalf("err = %v, want ErrNoTree", err)
+	}
+}
