@@ -23,11 +23,7 @@ func resourceHost(t *testing.T) (*Env, string) {
 	c := pgtest.Start(t)
 	url := c.CreateDatabase(t, "ckan_default", "ckan_default", "pw%with:odd@chars")
 	c.Exec(t, url, pgtest.CKANSchema)
-	beads := rt.BeadsPath()
-	if _, err := os.Stat(beads); err != nil {
-		testtool.Missing(t, "the real RT-DC file is missing: "+beads)
-		beads = ""
-	}
+	beads := testtool.SharedTestdata(t, "calibration_beads_47.rtdc")
 	root := t.TempDir()
 	if err := rt.Build(root, url, beads); err != nil {
 		t.Fatal(err)

@@ -19,10 +19,6 @@ import (
 	"gonum.org/v1/hdf5"
 )
 
-// realFile is a measurement of 47 calibration beads, kept outside the
-// repository.
-var realFile = filepath.Join("..", "..", "shared", "testdata", "calibration_beads_47.rtdc")
-
 func writeFile(t *testing.T, events int) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "m.rtdc")
@@ -46,9 +42,7 @@ func TestEventCountGenerated(t *testing.T) {
 }
 
 func TestEventCountRealFile(t *testing.T) {
-	if _, err := os.Stat(realFile); err != nil {
-		testtool.Missing(t, "test data missing: "+err.Error())
-	}
+	realFile := testtool.SharedTestdata(t, "calibration_beads_47.rtdc")
 	n, err := rtdc.EventCount(realFile)
 	if err != nil {
 		t.Fatal(err)

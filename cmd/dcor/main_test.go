@@ -14,6 +14,7 @@ import (
 	"github.com/DCOR-dev/dcor/internal/pgtest"
 	"github.com/DCOR-dev/dcor/internal/resourcetest"
 	"github.com/DCOR-dev/dcor/internal/samplehost"
+	"github.com/DCOR-dev/dcor/internal/testtool"
 	"github.com/jackc/pgx/v5"
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -80,9 +81,9 @@ func TestScripts(t *testing.T) {
 				_, err = conn.Exec(ctx, pgtest.CKANSchema)
 				conn.Close(ctx)
 				ts.Check(err)
-				beads := resourcetest.BeadsPath()
+				beads := testtool.SharedTestdataPath("calibration_beads_47.rtdc")
 				if _, err := os.Stat(beads); err != nil {
-					ts.Fatalf("the real RT-DC file is missing: %s", beads)
+					ts.Fatalf("shared test data missing: %s (check the repository out beside ../shared, or set DCOR_SHARED_TESTDATA)", beads)
 				}
 				ts.Check(resourcetest.Build(ts.MkAbs(args[0]), url, beads))
 			},

@@ -29,23 +29,6 @@ const (
 	CKANIni    = "/etc/ckan/default/ckan.ini"
 )
 
-// BeadsPath is the real measurement the resources check must pass:
-// ../shared/testdata/calibration_beads_47.rtdc beside the module's root
-// (read from there, never copied into the repository).
-func BeadsPath() string {
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "testdata", "calibration_beads_47.rtdc")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "calibration_beads_47.rtdc"
-		}
-		dir = parent
-	}
-}
-
 // BeadsSHA256 is the checksum of calibration_beads_47.rtdc (facts §10).
 const BeadsSHA256 = "490efdf5d9bb4cd4b2a6bcf2fe54d4dc201c38530140bcb168980bf8bf846c73"
 
@@ -150,7 +133,10 @@ func Build(root, dbURL, beads string) error {
 			return err
 		}
 		b.write(Path(Beads), data)
-		sums[Beads] = b.sum(Path(Beads))
+		if got := b.sum(Path(Beads)); got != BeadsSHA256 {
+			return fmt.Errorf("%s: sha256 %s, want %s", beads, got, BeadsSHA256)
+		}
+		sums[Beads] = BeadsSHA256
 		ancillaries(Beads)
 	}
 
