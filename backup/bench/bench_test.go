@@ -59,7 +59,7 @@ func TestBenchBackup(t *testing.T) {
 	}
 
 	work := t.TempDir()
-	dcor := buildDcor(t, work)
+	dcor := testtool.BuildDcor(t, work)
 	c := pgtest.Start(t)
 	url := c.CreateDatabase(t, "ckan_default", "ckan_default", password)
 	c.Exec(t, url, pgtest.CKANSchema)
@@ -191,22 +191,6 @@ func TestBenchBackup(t *testing.T) {
 	if failed && os.Getenv("DCOR_BENCH_STRICT") == "1" {
 		t.Fatal("a target was missed")
 	}
-}
-
-// buildDcor builds the real dcor binary.
-func buildDcor(t *testing.T, dir string) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "dcor")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/dcor")
-	cmd.Dir = filepath.Dir(strings.TrimSpace(string(out)))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/dcor: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // timeRun runs cmd and measures its wall time and peak memory: VmHWM of

@@ -100,7 +100,7 @@ func TestBenchScan(t *testing.T) {
 	})
 	dcor := os.Getenv("DCOR_BENCH_BIN")
 	if dcor == "" {
-		dcor = buildDcor(t, work)
+		dcor = testtool.BuildDcor(t, work)
 	}
 	c := pgtest.Start(t)
 	url := c.CreateDatabase(t, "ckan_default", "ckan_default", password)
@@ -657,22 +657,6 @@ func timeQuery(t *testing.T, conn *pgx.Conn, k int) ([]time.Duration, int) {
 		times = append(times, time.Since(start))
 	}
 	return times, n
-}
-
-// buildDcor builds the real dcor binary from the module root.
-func buildDcor(t *testing.T, dir string) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "dcor")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/dcor")
-	cmd.Dir = filepath.Dir(strings.TrimSpace(string(out)))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/dcor: %v\n%s", err, out)
-	}
-	return bin
 }
 
 func envInt(t *testing.T, name string, def int) int {
