@@ -162,14 +162,14 @@ func TestBenchBackup(t *testing.T) {
 				d.wall = md.wall
 			}
 			d.hwm, d.treeRSS, encSize = max(d.hwm, md.hwm), max(d.treeRSS, md.treeRSS), size
-			t.Logf("%.1f GiB run %d: pg_dump %s, dcor %s (peak RSS %s)", gib, i+1, mb.wall.Round(time.Millisecond), md.wall.Round(time.Millisecond), mib(md.hwm))
+			t.Logf("%.1f GiB run %d: pg_dump %s, dcor %s (peak RSS %s)", gib, i+1, mb.wall.Round(time.Millisecond), md.wall.Round(time.Millisecond), testtool.MiB(md.hwm))
 		}
 		o, dumpBytes := old()
 		perRow = float64(dumpBytes) / float64(rows)
 		ratio := d.wall.Seconds() / b.wall.Seconds()
 		fmt.Fprintf(&report, "%-10s %-10d %-12s %-12s %-12.3f %-14s %-12.2f %-14s %-14s\n",
 			fmt.Sprintf("%.2f GiB", float64(dumpBytes)/(1<<30)), rows, b.wall.Round(10*time.Millisecond), d.wall.Round(10*time.Millisecond),
-			ratio, o.wall.Round(10*time.Millisecond), o.wall.Seconds()/d.wall.Seconds(), mib(d.hwm), mib(d.treeRSS))
+			ratio, o.wall.Round(10*time.Millisecond), o.wall.Seconds()/d.wall.Seconds(), testtool.MiB(d.hwm), testtool.MiB(d.treeRSS))
 		if dumpBytes < int64(gib*float64(1<<30)) {
 			t.Logf("note: the dump is %d bytes, under the %.1f GiB asked for", dumpBytes, gib)
 		}
@@ -183,9 +183,9 @@ func TestBenchBackup(t *testing.T) {
 	}
 	if len(rss) > 1 && rss[len(rss)-1] > rss[0]+8<<20 {
 		failed = true
-		fmt.Fprintf(&report, "peak RSS grows with the database: %s → %s\n", mib(rss[0]), mib(rss[len(rss)-1]))
+		fmt.Fprintf(&report, "peak RSS grows with the database: %s → %s\n", testtool.MiB(rss[0]), testtool.MiB(rss[len(rss)-1]))
 	}
-	fmt.Fprintf(&report, "targets: dcor/pg_dump ≤ 1.10, dcor peak RSS < 64 MiB and not growing; load average now %s\n", loadAvg())
+	fmt.Fprintf(&report, "targets: dcor/pg_dump ≤ 1.10, dcor peak RSS < 64 MiB and not growing; load average now %s\n", testtool.LoadAvg())
 	t.Log(report.String())
 	fmt.Println(report.String())
 	if failed && os.Getenv("DCOR_BENCH_STRICT") == "1" {
@@ -281,14 +281,3 @@ func (h *hexRows) Values() ([]any, error) {
 }
 
 func (h *hexRows) Err() error { return nil }
-
-func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
-
-func loadAvg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}

@@ -171,7 +171,7 @@ func TestBenchScan(t *testing.T) {
 		time.Sleep(wait)
 	}
 	d := runDcor(t, dcor, args, env)
-	t.Logf("warm-up: %s %s, exit %d, peak RSS %s; last lines:\n%s", label, d.wall.Round(time.Millisecond), d.code, mib(d.peakRSS), tail(d.out, 15))
+	t.Logf("warm-up: %s %s, exit %d, peak RSS %s; last lines:\n%s", label, d.wall.Round(time.Millisecond), d.code, testtool.MiB(d.peakRSS), tail(d.out, 15))
 	if d.code != 1 {
 		t.Fatalf("%s exited %d, expected 1 (the tree has orphans):\n%s", label, d.code, tail(d.out, 40))
 	}
@@ -210,7 +210,7 @@ func TestBenchScan(t *testing.T) {
 	var report strings.Builder
 	fmt.Fprintf(&report, "\nbench-scan: %d resources, %d files/links, warm cache, GOMAXPROCS=%d\n", n, files, runtime.GOMAXPROCS(0))
 	fmt.Fprintf(&report, "%-38s%.2f s (median of %d; best %.2f s)\n", "find | wc -l:", fm.Seconds(), repeat, slices.Min(findTimes).Seconds())
-	fmt.Fprintf(&report, "%-38s%.2f s (median of %d; best %.2f s; peak RSS %s)\n", label+":", dm.Seconds(), repeat, slices.Min(dcorTimes).Seconds(), mib(dcorRSS))
+	fmt.Fprintf(&report, "%-38s%.2f s (median of %d; best %.2f s; peak RSS %s)\n", label+":", dm.Seconds(), repeat, slices.Min(dcorTimes).Seconds(), testtool.MiB(dcorRSS))
 	fmt.Fprintf(&report, "%-38s%.2f× (target ≤ %.1f×)\n", "ratio dcor/find:", ratio, targetRatio)
 	fmt.Fprintf(&report, "database query (ids of %d live resources): %.2f s (median of 3)\n", h.live, qm.Seconds())
 	fmt.Fprintf(&report, "generation: %.1f s (tree %.1f s, database %.1f s, in parallel)\n", genTime.Seconds(), treeTime.Seconds(), dbTime.Seconds())
@@ -218,7 +218,7 @@ func TestBenchScan(t *testing.T) {
 		len(h.orphans), 3*len(h.orphans), h.deleted, 3*h.deleted, h.garbage, h.depot)
 	fmt.Fprintf(&report, "expected: %d orphaned files, %d garbage files, 0 users-depot files\n", 3*(len(h.orphans)+h.deleted), h.garbage)
 	fmt.Fprintf(&report, "dcor --json: %s\n", found)
-	fmt.Fprintf(&report, "load average now %s\n", loadAvg())
+	fmt.Fprintf(&report, "load average now %s\n", testtool.LoadAvg())
 	t.Log(report.String())
 	fmt.Println(report.String())
 	if ratio > targetRatio && os.Getenv("DCOR_BENCH_STRICT") == "1" {
@@ -689,15 +689,4 @@ func tail(out []byte, n int) string {
 		lines = append([]string{fmt.Sprintf("[… %d lines]", len(lines)-n)}, lines[len(lines)-n:]...)
 	}
 	return strings.Join(lines, "\n")
-}
-
-func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
-
-func loadAvg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
