@@ -129,8 +129,6 @@ type Result struct {
 	Problems []Problem
 	// Files counts the files and links seen in both trees.
 	Files int64
-	// Start is when the scan began; files changed after it are left alone.
-	Start time.Time
 
 	resources, usersDepot string // resolved roots ("" when missing)
 }
@@ -155,10 +153,11 @@ type Options struct {
 // Scan walks the resource tree and the users depot of l, looking up
 // every file's id in known (the live resources). It reads directories in
 // parallel and removes nothing. Files changed at or after start (and,
-// with Options.Settle, written shortly before it) are left alone. A missing resource tree is an error; a missing users depot is
-// not (the host has none yet).
+// with Options.Settle, written shortly before it) are left alone. A
+// missing resource tree is ErrNoTree; a missing users depot is not an
+// error (the host has none yet).
 func Scan(ctx context.Context, l Layout, known *IDSet, start time.Time, opts Options) (*Result, error) {
-	res := &Result{Start: start}
+	res := &Result{}
 	r := newResolver(l.Host)
 	var err error
 	res.resources, err = r.resolve(l.Resources)
@@ -182,12 +181,10 @@ func Scan(ctx context.Context, l Layout, known *IDSet, start time.Time, opts Opt
 		workers = max(8, 4*runtime.GOMAXPROCS(0))
 	}
 	s := &scan{layout: l, known: known, start: start, settled: start.Add(-opts.Settle), res: res, tasks: make(chan task, 256)}
-	var files atomic.Int64
-	s.files = &files
 
 	stopProgress := func() {}
 	if opts.Progress != nil {
-		stopProgress = progress.Every(200*time.Millisecond, func() { opts.Progress(files.Load()) })
+		stopProgress = progress.Every(200*time.Millisecond, func() { opts.Progress(s.files.Load()) })
 	}
 	var wg sync.WaitGroup
 	for range workers {
@@ -213,7 +210,7 @@ func Scan(ctx context.Context, l Layout, known *IDSet, start time.Time, opts Opt
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	res.Files = files.Load()
+	res.Files = s.files.Load()
 	s.finish()
 	return res, nil
 }
@@ -239,7 +236,7 @@ type scan struct {
 	settled time.Time
 	res     *Result
 	tasks   chan task
-	files   *atomic.Int64
+	files   atomic.Int64 // files and links seen
 
 	mu        sync.Mutex
 	items     []Item
@@ -389,14 +386,15 @@ func (w *worker) resourceDir1(dir1 string) {
 	}
 }
 
-// resourceFile classifies <resources>/<a>/<b>/<name>.
+// resourceFile classifies <resources>/<a>/<b>/<name>. It runs for every
+// file of the tree: the common case, a live resource's regular file,
+// makes no system call and no allocation.
 func (w *worker) resourceFile(a, b, dir string, e fs.DirEntry) {
 	name := e.Name()
-	p := dir + "/" + name
 	typ := e.Type()
 	isLink := typ&fs.ModeSymlink != 0
 	if !isLink && !typ.IsRegular() {
-		w.problems = append(w.problems, Problem{Unexpected, p, "not a file or link where resource files belong; left alone"})
+		w.problems = append(w.problems, Problem{Unexpected, dir + "/" + name, "not a file or link where resource files belong; left alone"})
 		return
 	}
 	idPart, suffix := name, ""
@@ -405,10 +403,11 @@ func (w *worker) resourceFile(a, b, dir string, e fs.DirEntry) {
 	}
 	switch {
 	case !w.known.hasParts(a, b, idPart):
-		w.candidate(p, Orphan, isLink)
+		w.candidate(dir+"/"+name, Orphan, isLink)
 	case suffix != "" && suffix != CondensedSuffix && suffix != PreviewSuffix:
-		w.candidate(p, Garbage, isLink)
+		w.candidate(dir+"/"+name, Garbage, isLink)
 	case isLink:
+		p := dir + "/" + name
 		target, err := w.res.resolve(p)
 		switch {
 		case errors.Is(err, ErrLoop):
