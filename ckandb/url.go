@@ -147,3 +147,14 @@ func (u *URL) Redact(msg string) string {
 	}
 	return msg
 }
+
+// IniURL is the database URL that ckan.ini's sqlalchemy.url holds; get
+// looks a key up in ckan.ini, and iniPath names the file in the error
+// for a missing or empty value.
+func IniURL(get func(key string) (string, bool), iniPath string) (string, error) {
+	u, ok := get("sqlalchemy.url")
+	if !ok || u == "" {
+		return "", fmt.Errorf("%s sets no sqlalchemy.url: it names the CKAN database", iniPath)
+	}
+	return u, nil
+}

@@ -2,7 +2,6 @@ package inspect
 
 import (
 	"context"
-	"errors"
 	"path/filepath"
 	"time"
 
@@ -49,9 +48,9 @@ func (e *Env) openDB(ctx context.Context) (*ckandb.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	url, ok := f.Get("sqlalchemy.url")
-	if !ok || url == "" {
-		return nil, errors.New("sqlalchemy.url is not set in " + e.CKANIni)
+	url, err := ckandb.IniURL(f.Get, e.CKANIni)
+	if err != nil {
+		return nil, err
 	}
 	return ckandb.Open(ctx, url)
 }

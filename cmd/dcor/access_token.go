@@ -201,9 +201,9 @@ func (a *app) tokenStatus(c accesstoken.Contents, venv string) tokenStatus {
 }
 
 func (a *app) openCKANDB(site accesstoken.Site) (*ckandb.DB, error) {
-	url, ok := site.Config.Lookup("sqlalchemy.url")
-	if !ok || url == "" {
-		return nil, errors.New("sqlalchemy.url is not set in ckan.ini")
+	url, err := ckandb.IniURL(site.Config.Lookup, a.ckanIniPath())
+	if err != nil {
+		return nil, err
 	}
 	return ckandb.Open(a.ctx, url)
 }

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/DCOR-dev/dcor/internal/bytesize"
 	"io"
 	"time"
+
+	"github.com/DCOR-dev/dcor/ckandb"
+	"github.com/DCOR-dev/dcor/internal/bytesize"
 
 	"github.com/DCOR-dev/dcor/backup"
 	"github.com/DCOR-dev/dcor/ckanini"
@@ -59,11 +61,7 @@ func (a *app) ckanDatabaseURL() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read ckan.ini %s: %v (set --ckan-ini or $CKAN_INI)", path, err)
 	}
-	u, ok := f.Get("sqlalchemy.url")
-	if !ok || u == "" {
-		return "", fmt.Errorf("%s sets no sqlalchemy.url: it names the CKAN database to back up", path)
-	}
-	return u, nil
+	return ckandb.IniURL(f.Get, path)
 }
 
 // backupRun holds the flags of encrypted-database-backup.
