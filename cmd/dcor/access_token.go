@@ -225,7 +225,10 @@ func (a *app) openAccessFile(path, passwordFile string) (accesstoken.Contents, e
 	}
 	c, err := accesstoken.Unpack(data, password)
 	if errors.Is(err, accesstoken.ErrWrongPassword) {
-		return c, fmt.Errorf("cannot decrypt %s: %w (or not a DCOR access file)", path, err)
+		// One message whichever check caught it: the password check byte,
+		// or (1 in 256 wrong passwords pass that) the garbled content.
+		a.logf("decrypting %s: %v", path, err)
+		return c, fmt.Errorf("cannot decrypt %s: %w (or not an intact DCOR access file)", path, accesstoken.ErrWrongPassword)
 	}
 	if err != nil {
 		return c, fmt.Errorf("%s: %w", path, err)
