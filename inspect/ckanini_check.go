@@ -2,10 +2,15 @@ package inspect
 
 import (
 	"fmt"
+	"net/netip"
+	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 
+	"github.com/DCOR-dev/dcor/ckandb"
 	"github.com/DCOR-dev/dcor/ckanini"
+	"github.com/DCOR-dev/dcor/site"
 	"github.com/DCOR-dev/dcor/templates"
 )
 
@@ -28,6 +33,14 @@ func checkCKANIni(env *Env) []*Finding {
 		return append(out, &Finding{Path: env.CKANIni, Severity: Failure, Message: err.Error()})
 	}
 	for _, d := range f.Duplicates() {
+		if d.Key == "" {
+			// A repeated section header: CKAN's parser refuses the file,
+			// and which options go where is for a person to decide.
+			out = append(out, &Finding{Path: env.CKANIni, Severity: Failure,
+				Message: fmt.Sprintf("[%s] appears %d times in %s (lines %s): CKAN refuses to start on it; merge the sections into one by hand",
+					d.Section, len(d.Lines), env.CKANIni, joinInts(d.Lines))})
+			continue
+		}
 		if d.Section != mainSection {
 			continue
 		}
@@ -37,14 +50,18 @@ func checkCKANIni(env *Env) []*Finding {
 			fix: func(tx *Tx) error {
 				// config-tool semantics: keep the first, comment out later ones.
 				v, _ := f.GetRaw(mainSection, d.Key)
-				f.Set(mainSection, d.Key, v)
-				tx.Stage("ckan-ini", env.CKANIni, env.iniOriginal(), f.Bytes(), 0o640, nil)
-				return nil
+				return setOption(env, tx, "ckan-ini", d.Key, v)
 			}})
 	}
 	for _, o := range opts {
 		o := o
 		cur, ok := f.Get(o.Key)
+		if _, overridden := env.Site.CKAN[o.Key]; o.Key == dbURLKey && !overridden && env.Site.Database != (site.Database{}) {
+			if fnd := checkDatabaseURL(env, cur, ok); fnd != nil {
+				out = append(out, fnd)
+			}
+			continue
+		}
 		if len(o.Missing) > 0 {
 			out = append(out, &Finding{Path: env.CKANIni, Key: o.Key, Severity: Unmanaged,
 				Current: ckanini.Mask(o.Key, cur),
@@ -66,8 +83,7 @@ func checkCKANIni(env *Env) []*Finding {
 			fnd.Message = fmt.Sprintf("%s = %s, expected %s", o.Key, fnd.Current, fnd.Expected)
 		}
 		fnd.fix = func(tx *Tx) error {
-			setOption(env, tx, "ckan-ini", o.Key, o.Value)
-			return nil
+			return setOption(env, tx, "ckan-ini", o.Key, o.Value)
 		}
 		out = append(out, fnd)
 	}
@@ -75,11 +91,125 @@ func checkCKANIni(env *Env) []*Finding {
 }
 
 // setOption sets an [app:main] option of ckan.ini on the staged copy;
-// raw is the value as written in the file (a literal % written %%).
-func setOption(env *Env, tx *Tx, check, key, raw string) {
-	f, _ := env.ckanIni()
+// raw is the value as written in the file (a literal % written %%). A
+// key or value that ckan.ini cannot hold is an error, never a panic.
+func setOption(env *Env, tx *Tx, check, key, raw string) error {
+	f, err := env.ckanIni()
+	if err != nil {
+		return err
+	}
+	if err := ckanini.CheckOption(mainSection, key, raw); err != nil {
+		return fmt.Errorf("cannot set %s in %s: %v", key, env.CKANIni, err)
+	}
 	f.Set(mainSection, key, raw)
 	tx.Stage(check, env.CKANIni, env.iniOriginal(), f.Bytes(), 0o640, nil)
+	return nil
+}
+
+// dbURLKey is the ckan.ini option that names CKAN's database.
+const dbURLKey = "sqlalchemy.url"
+
+// checkDatabaseURL compares sqlalchemy.url (cur, as CKAN reads it; ok
+// false when unset) with the site file's database section. dcor manages
+// only the parts the site file sets (the password, and user, host, port
+// and database name when given): every other part stays as found, so a
+// database on another host or port is not moved to localhost. The parts
+// are compared decoded, so a password percent-encoded differently is no
+// drift. It returns nil when they agree.
+func checkDatabaseURL(env *Env, cur string, ok bool) *Finding {
+	d := env.Site.Database
+	if msg := checkSiteDatabase(d); msg != "" {
+		return &Finding{Path: env.SitePath, Key: dbURLKey, Severity: Failure,
+			Message: fmt.Sprintf("%s in %s; %s was left alone", msg, env.SitePath, dbURLKey)}
+	}
+	u, err := ckandb.ParseURL(cur)
+	if !ok || err != nil {
+		u = &ckandb.URL{Scheme: "postgresql", User: "ckan_default", Host: "localhost", Name: "ckan_default"}
+		if d.Password == "" {
+			// Without a password dcor cannot write a URL CKAN can use.
+			return &Finding{Path: env.CKANIni, Key: dbURLKey, Severity: Unmanaged, Current: ckanini.Mask(dbURLKey, cur),
+				Message: fmt.Sprintf("%s not managed: set database.password in %s (the current value is left alone)", dbURLKey, env.SitePath)}
+		}
+	}
+	want := *u
+	if d.Password != "" {
+		want.Password, want.HasPassword = d.Password, true
+	}
+	if d.User != "" {
+		want.User = d.User
+	}
+	if d.Host != "" {
+		want.Host = d.Host
+		if a, err := netip.ParseAddr(d.Host); err == nil && a.Is6() {
+			want.Host = "[" + d.Host + "]"
+		}
+	}
+	if d.Port != "" {
+		want.Port = d.Port
+	}
+	if d.Name != "" {
+		want.Name = d.Name
+	}
+	if ok && err == nil && want.Password == u.Password && want.HasPassword == u.HasPassword &&
+		want.User == u.User && want.Host == u.Host && want.Port == u.Port && want.Name == u.Name {
+		return nil
+	}
+	text := databaseURL(&want)
+	raw := strings.ReplaceAll(text, "%", "%%") // ConfigParser reads %% as %
+	fnd := &Finding{Path: env.CKANIni, Key: dbURLKey, Severity: Drift, Fixable: true,
+		Current: ckanini.Mask(dbURLKey, cur), Expected: ckanini.Mask(dbURLKey, text)}
+	switch {
+	case !ok:
+		fnd.Message = fmt.Sprintf("%s is not set, expected %s", dbURLKey, fnd.Expected)
+	case err != nil:
+		fnd.Message = fmt.Sprintf("%s = %s: %v; expected %s", dbURLKey, fnd.Current, err, fnd.Expected)
+	case fnd.Current == fnd.Expected:
+		fnd.Message = fmt.Sprintf("%s = %s: the password in it differs from the site file's", dbURLKey, fnd.Current)
+	default:
+		fnd.Message = fmt.Sprintf("%s = %s, expected %s", dbURLKey, fnd.Current, fnd.Expected)
+	}
+	fnd.fix = func(tx *Tx) error { return setOption(env, tx, "ckan-ini", dbURLKey, raw) }
+	return fnd
+}
+
+// checkSiteDatabase says what is wrong with the site file's database
+// host and port ("" when nothing is).
+func checkSiteDatabase(d site.Database) string {
+	if h := d.Host; h != "" && strings.ContainsAny(h, "/@?#[]: \t\r\n%") {
+		if a, err := netip.ParseAddr(h); err != nil || !a.Is6() || a.Zone() != "" {
+			return fmt.Sprintf("database.host %q is not a host name or IP address", h)
+		}
+	}
+	if p := d.Port; p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Sprintf("database.port %q is not a port number (1-65535)", p)
+		}
+	}
+	return ""
+}
+
+// databaseURL writes u back as sqlalchemy.url: scheme and query as
+// found, user, password and database name percent-encoded.
+func databaseURL(u *ckandb.URL) string {
+	var b strings.Builder
+	b.WriteString(u.Scheme)
+	b.WriteString("://")
+	switch {
+	case u.HasPassword:
+		b.WriteString(url.UserPassword(u.User, u.Password).String())
+		b.WriteByte('@')
+	case u.User != "":
+		b.WriteString(url.User(u.User).String())
+		b.WriteByte('@')
+	}
+	b.WriteString(u.HostPort())
+	b.WriteByte('/')
+	b.WriteString(url.PathEscape(u.Name))
+	if u.Query != "" {
+		b.WriteByte('?')
+		b.WriteString(u.Query)
+	}
+	return b.String()
 }
 
 // expectedOptions are DCOR's options for this site: the template's, then

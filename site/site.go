@@ -37,7 +37,8 @@ type Site struct {
 	TLS TLS `yaml:"tls,omitempty" mapstructure:"tls"`
 	// SMTP configures CKAN's mail.
 	SMTP SMTP `yaml:"smtp,omitempty" mapstructure:"smtp"`
-	// Database holds the password of ckan.ini's sqlalchemy.url.
+	// Database holds the parts of ckan.ini's sqlalchemy.url that dcor
+	// manages: the password and, when set, user, host, port and name.
 	Database Database `yaml:"database,omitempty" mapstructure:"database"`
 	// Backup configures encrypted database backups.
 	Backup Backup `yaml:"backup,omitempty" mapstructure:"backup"`
@@ -64,9 +65,20 @@ type SMTP struct {
 	Domain string `yaml:"mail_domain,omitempty" mapstructure:"mail_domain"`
 }
 
-// Database holds what dcor needs to know of the CKAN database.
+// Database holds what dcor needs to know of the CKAN database. Each
+// field that is set replaces that part of ckan.ini's sqlalchemy.url;
+// the parts left empty stay as ckan.ini has them.
 type Database struct {
+	// Password is the password of the database user.
 	Password string `yaml:"password,omitempty" mapstructure:"password"`
+	// User is the database user (ckan_default in DCOR's documentation).
+	User string `yaml:"user,omitempty" mapstructure:"user"`
+	// Host is the database server's host name or address.
+	Host string `yaml:"host,omitempty" mapstructure:"host"`
+	// Port is the database server's port.
+	Port string `yaml:"port,omitempty" mapstructure:"port"`
+	// Name is the database's name (ckan_default in DCOR's documentation).
+	Name string `yaml:"name,omitempty" mapstructure:"name"`
 }
 
 // Backup configures encrypted database backups.
@@ -78,7 +90,8 @@ type Backup struct {
 // envKeys are the site-file keys that DCOR_* variables override
 // (DCOR_TLS_CERT for tls::cert, …).
 var envKeys = []string{"kind", "hostname", "fqdn", "ip", "email", "tls::cert", "tls::key",
-	"smtp::server", "smtp::user", "smtp::password", "smtp::mail_domain", "database::password", "backup::key_dir"}
+	"smtp::server", "smtp::user", "smtp::password", "smtp::mail_domain", "database::password", "database::user", "database::host", "database::port", "database::name",
+	"backup::key_dir"}
 
 // ErrNoSiteFile is returned by Load when the site file does not exist.
 var ErrNoSiteFile = errors.New("no site file")
