@@ -80,7 +80,9 @@ type node struct {
 	name    string   // the directive's name, unescaped
 	args    []string // its arguments, unescaped (the values nginx sees)
 	rawArgs []string // its arguments as written (quotes included)
-	line    int      // line of the name
+	// argSpans are the byte offsets [start, end) of rawArgs in the text.
+	argSpans [][2]int
+	line     int // line of the name
 	// start and end delimit the statement: from its name to its ";" or
 	// to its matching "}" included.
 	start, end int
@@ -314,6 +316,7 @@ func build(data []byte, toks []token) (*node, error) {
 		for _, w := range words[1:] {
 			n.args = append(n.args, w.val)
 			n.rawArgs = append(n.rawArgs, string(data[w.start:w.end]))
+			n.argSpans = append(n.argSpans, [2]int{w.start, w.end})
 		}
 		words = words[:0]
 		return n

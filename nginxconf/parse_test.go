@@ -138,3 +138,30 @@ func TestParseErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestStatementsGiveValuesAndSpans(t *testing.T) {
+	data := []byte("include /etc/nginx/a.conf;\nserver { ssl_certificate \"/x y/c.pem\"; location / { return 404; } }\n")
+	c, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := c.Statements()
+	if len(st) != 2 || st[0].Name != "include" || st[0].Args[0] != "/etc/nginx/a.conf" || st[1].Line != 2 {
+		t.Fatalf("statements: %+v", st)
+	}
+	sp := st[0].ArgSpans[0]
+	if string(data[sp[0]:sp[1]]) != "/etc/nginx/a.conf" {
+		t.Errorf("include span is %q", data[sp[0]:sp[1]])
+	}
+	srv := st[1]
+	if !srv.Block || len(srv.Children) != 2 || srv.Children[0].Args[0] != "/x y/c.pem" {
+		t.Fatalf("server: %+v", srv)
+	}
+	sp = srv.Children[0].ArgSpans[0]
+	if string(data[sp[0]:sp[1]]) != `"/x y/c.pem"` {
+		t.Errorf("quoted span is %q", data[sp[0]:sp[1]])
+	}
+	if loc := srv.Children[1]; !loc.Block || loc.Children[0].Name != "return" {
+		t.Errorf("location: %+v", loc)
+	}
+}
