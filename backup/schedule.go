@@ -152,7 +152,7 @@ func Schedule(h host.Host, o ScheduleOptions) (*ScheduleResult, error) {
 		return res, err
 	}
 	// What "systemctl enable" does: the timer wanted by timers.target.
-	link := h.Path(systemdTimerLnk)
+	link := h.PathNoFollow(systemdTimerLnk) // the link itself
 	if target, err := os.Readlink(link); err == nil && target == SystemdTimer {
 		res.Unchanged = append(res.Unchanged, systemdTimerLnk)
 		return res, nil
@@ -203,6 +203,7 @@ func writeManaged(h host.Host, p string, content []byte, res *ScheduleResult) er
 func removeManaged(h host.Host, p string, res *ScheduleResult) error {
 	path := h.Path(p)
 	if p == systemdTimerLnk {
+		path = h.PathNoFollow(p) // the link itself
 		if target, err := os.Readlink(path); err == nil && target == SystemdTimer {
 			if err := os.Remove(path); err != nil {
 				return err

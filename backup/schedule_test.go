@@ -68,7 +68,7 @@ func TestSchedule(t *testing.T) {
 		!strings.Contains(string(timer), "WantedBy=timers.target") {
 		t.Errorf("service:\n%s\ntimer:\n%s", svc, timer)
 	}
-	if target, _ := os.Readlink(h.Path(systemdTimerLnk)); target != SystemdTimer {
+	if target, _ := os.Readlink(h.PathNoFollow(systemdTimerLnk)); target != SystemdTimer {
 		t.Errorf("timer not enabled: link to %q", target)
 	}
 	if !res.SystemdChanged || len(res.Removed) != 1 {
@@ -88,7 +88,7 @@ func TestSchedule(t *testing.T) {
 		t.Errorf("removed %v", res.Removed)
 	}
 	for _, p := range []string{CronFile, SystemdService, SystemdTimer, systemdTimerLnk} {
-		if _, err := os.Lstat(h.Path(p)); !os.IsNotExist(err) {
+		if _, err := os.Lstat(h.PathNoFollow(p)); !os.IsNotExist(err) {
 			t.Errorf("%s left", p)
 		}
 	}

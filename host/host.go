@@ -47,21 +47,9 @@ func New(root string) Host {
 // only case in which services may be reloaded.
 func (h Host) Live() bool { return h.Root == "/" || h.Root == "" }
 
-// Path resolves a host path (absolute, as written in configuration files)
-// under the root. Relative paths are taken relative to the host's "/".
-func (h Host) Path(p string) string {
-	if h.Live() {
-		if !filepath.IsAbs(p) {
-			return filepath.Join("/", p)
-		}
-		return filepath.Clean(p)
-	}
-	return filepath.Join(h.Root, filepath.Clean("/"+p))
-}
-
 // HostPath is the inverse of Path: it turns a path under the root back
-// into the path as the host sees it. Paths outside the root are returned
-// unchanged.
+// into the path as the host sees it (Path(HostPath(x)) is x for a path x
+// that Path returned). Paths outside the root are returned unchanged.
 func (h Host) HostPath(p string) string {
 	if h.Live() {
 		return p

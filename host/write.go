@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -45,41 +46,79 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	return SyncDir(dir)
 }
 
-// ReplaceFile writes a new version of an existing configuration file:
-// the old file is first copied to NAME.dcor-YYYYmmdd-HHMMSS beside it
-// (mode and owner kept), then the new content replaces it atomically,
-// keeping the old file's mode and owner. It returns the path of the copy
-// ("" when the file did not exist before).
+// ReplaceFile writes a new version of an existing configuration file on
+// the live host: the old file is first copied to NAME.dcor-YYYYmmdd-HHMMSS
+// beside it (mode and owner kept), then the new content replaces it
+// atomically, keeping the old file's mode and owner. A symbolic link is
+// kept and the file it points to is edited (a dangling link's target is
+// created). It returns the path of the copy ("" when the file did not
+// exist before). Under a root other than "/" use Host.ReplaceFile.
 func ReplaceFile(path string, data []byte, now time.Time) (string, error) {
-	info, err := os.Lstat(path)
-	switch {
-	case os.IsNotExist(err):
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return "", err
-		}
-		return "", WriteFileAtomic(path, data, 0o644)
-	case err != nil:
-		return "", err
-	case info.IsDir():
-		return "", fmt.Errorf("%s is a directory, expected a file", path)
-	}
-	if info.Mode()&os.ModeSymlink != 0 {
-		// Edit the file the link points to, keep the link.
-		target, err := filepath.EvalSymlinks(path)
-		if err != nil {
-			return "", err
-		}
-		return ReplaceFile(target, data, now)
-	}
-	copyPath, err := DatedCopy(path, now)
+	return New("/").ReplaceFile(path, data, now)
+}
+
+// ReplaceFile is the package's ReplaceFile for local path p under the
+// host's root (a path Path returned): symbolic links on the way, the last
+// one included, are resolved inside the root (see Resolve), so the write
+// never lands outside it.
+func (h Host) ReplaceFile(p string, data []byte, now time.Time) (string, error) {
+	real, err := h.resolveLocal(p)
 	if err != nil {
 		return "", err
 	}
-	if err := WriteFileAtomic(path, data, info.Mode().Perm()); err != nil {
+	info, err := os.Lstat(real)
+	switch {
+	case os.IsNotExist(err):
+		if err := os.MkdirAll(filepath.Dir(real), 0o755); err != nil {
+			return "", err
+		}
+		return "", WriteFileAtomic(real, data, 0o644)
+	case err != nil:
+		return "", err
+	case info.IsDir():
+		return "", fmt.Errorf("%s is a directory, expected a file", p)
+	case info.Mode()&os.ModeSymlink != 0:
+		// Resolve left no link: one was made since.
+		return "", fmt.Errorf("%s changed into a symbolic link while dcor was writing it; run dcor again", real)
+	}
+	copyPath, err := DatedCopy(real, now)
+	if err != nil {
+		return "", err
+	}
+	if err := WriteFileAtomic(real, data, info.Mode().Perm()); err != nil {
 		return copyPath, err
 	}
-	chownLike(path, info)
+	chownLike(real, info)
 	return copyPath, nil
+}
+
+// WriteFileAtomic is the package's WriteFileAtomic for local path p under
+// the host's root: the directory is resolved inside the root (see
+// Resolve); a symbolic link at p itself is replaced by the file, never
+// followed.
+func (h Host) WriteFileAtomic(p string, data []byte, perm os.FileMode) error {
+	dir, err := h.resolveLocal(filepath.Dir(p))
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(filepath.Join(dir, filepath.Base(p)), data, perm)
+}
+
+// resolveLocal resolves local path p, which must lie under the root,
+// inside the root.
+func (h Host) resolveLocal(p string) (string, error) {
+	if !filepath.IsAbs(p) {
+		return "", fmt.Errorf("%s: dcor needs an absolute path here", p)
+	}
+	if !h.Live() && !within(filepath.Clean(p), h.Root) {
+		return "", fmt.Errorf("%s is outside the root %s; dcor writes only under it", p, h.Root)
+	}
+	return h.Resolve(h.HostPath(p))
+}
+
+// within reports whether clean path p is dir or lies below it.
+func within(p, dir string) bool {
+	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
 }
 
 // DatedCopy copies path to NAME.dcor-YYYYmmdd-HHMMSS beside it and returns
