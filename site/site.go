@@ -101,14 +101,9 @@ var ErrNoSiteFile = errors.New("no site file")
 // over it. A missing file gives ErrNoSiteFile wrapped with the path, and
 // a Site built from the environment alone.
 func Load(path string) (*Site, error) {
-	v := viper.NewWithOptions(viper.KeyDelimiter("::"))
-	v.SetConfigType("yaml")
-	v.SetEnvPrefix("DCOR")
-	v.SetEnvKeyReplacer(strings.NewReplacer("::", "_"))
-	for _, k := range envKeys {
-		if err := v.BindEnv(k); err != nil {
-			return nil, err
-		}
+	v, err := newViper(true)
+	if err != nil {
+		return nil, err
 	}
 	var missing error
 	data, err := os.ReadFile(path)
@@ -130,6 +125,40 @@ func Load(path string) (*Site, error) {
 		return nil, fmt.Errorf("site file %s: kind %q is not one of %s", path, s.Kind, strings.Join(Kinds, ", "))
 	}
 	return s, missing
+}
+
+// newViper is the reader of site files, with the DCOR_* variables over
+// the file when env is set.
+func newViper(env bool) (*viper.Viper, error) {
+	v := viper.NewWithOptions(viper.KeyDelimiter("::"))
+	v.SetConfigType("yaml")
+	if env {
+		v.SetEnvPrefix("DCOR")
+		v.SetEnvKeyReplacer(strings.NewReplacer("::", "_"))
+		for _, k := range envKeys {
+			if err := v.BindEnv(k); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return v, nil
+}
+
+// decode reads a site file's content as Load does, without the
+// environment and without judging the values.
+func decode(data []byte) (*Site, error) {
+	v, err := newViper(false)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+		return nil, err
+	}
+	s := &Site{}
+	if err := v.Unmarshal(s); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 func validKind(k string) bool {
@@ -206,11 +235,16 @@ func (s *Site) Marshal() ([]byte, error) {
 }
 
 // Save writes the site file atomically with mode 0600 (it may hold
-// passwords), creating its directory (0755) when missing.
+// passwords), creating its directory (0755) when missing. An existing
+// file keeps its comments, key order and unknown keys (see Encode).
 func (s *Site) Save(path string) error {
-	data, err := s.Marshal()
-	if err != nil {
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
+	}
+	data, err := Encode(old, s)
+	if err != nil {
+		return fmt.Errorf("%s: %v", path, err)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", filepath.Dir(path), err)

@@ -41,6 +41,9 @@ var optionFields = map[string]string{
 	"IP":           "ip",
 	"Email":        "email",
 	"DBPassword":   "database.password",
+	"DBUser":       "",
+	"DBHost":       "",
+	"DBName":       "",
 	"SMTPServer":   "smtp.server",
 	"SMTPUser":     "",
 	"SMTPPassword": "",
@@ -95,7 +98,14 @@ func optionData(p Params) map[string]string {
 	}
 	pw := p.DBPassword
 	if pw != "" {
-		pw = strings.TrimPrefix(url.UserPassword("ckan_default", pw).String(), "ckan_default:")
+		pw = strings.TrimPrefix(url.UserPassword("u", pw).String(), "u:")
+	}
+	dbHost := cmp.Or(p.DBHost, "localhost")
+	if a, err := netip.ParseAddr(dbHost); err == nil && a.Is6() {
+		dbHost = "[" + dbHost + "]"
+	}
+	if p.DBPort != "" {
+		dbHost += ":" + p.DBPort
 	}
 	domain := p.MailDomain
 	if _, rest, ok := strings.Cut(p.FQDN, "."); domain == "" && ok {
@@ -108,6 +118,9 @@ func optionData(p Params) map[string]string {
 		"IP":           ip,
 		"Email":        p.Email,
 		"DBPassword":   pw,
+		"DBUser":       url.User(cmp.Or(p.DBUser, "ckan_default")).String(),
+		"DBHost":       dbHost,
+		"DBName":       url.PathEscape(cmp.Or(p.DBName, "ckan_default")),
 		"SMTPServer":   p.SMTPServer,
 		"SMTPUser":     p.SMTPUser,
 		"SMTPPassword": p.SMTPPassword,

@@ -18,8 +18,11 @@ import (
 	"path"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"text/template"
+
+	"github.com/DCOR-dev/dcor/ckanini"
 )
 
 //go:embed files
@@ -49,9 +52,13 @@ type Params struct {
 	// virtualenv; empty means /etc/ckan/default/ckan.ini and
 	// /usr/lib/ckan/default.
 	CKANIni, Venv string
-	// DBPassword is the password of the database user ckan_default (the
-	// PGSQLPASS in sqlalchemy.url), as is: it is URL-escaped here.
+	// DBPassword is the password of the database user (the PGSQLPASS in
+	// sqlalchemy.url), as is: it is URL-escaped here.
 	DBPassword string
+	// DBUser, DBHost, DBPort and DBName are the other parts of
+	// sqlalchemy.url, as is; empty means ckan_default, localhost, the
+	// default port and ckan_default, as in DCOR's documentation.
+	DBUser, DBHost, DBPort, DBName string
 	// SMTPServer, SMTPUser and SMTPPassword are CKAN's smtp.* options.
 	// MailDomain is the domain of the sender addresses; empty means the
 	// FQDN without its first label.
@@ -72,6 +79,9 @@ type Template struct {
 	Path string
 	// Description says what the file is, in a few words.
 	Description string
+	// Secret is true for a template that holds secrets (passwords) once
+	// rendered: show it masked (see Masked), write it with mode 0600.
+	Secret bool
 }
 
 // entry is a Template and how to render it.
@@ -82,14 +92,14 @@ type entry struct {
 }
 
 var entries = []entry{
-	{Template{"ckan-options", "", "DCOR's expected ckan.ini options (merged into ckan.ini)"}, "", ""},
-	{Template{"ckan-uwsgi.ini", "/etc/ckan/default/ckan-uwsgi.ini", "uWSGI configuration of CKAN"}, "ckan-uwsgi.ini", ""},
-	{Template{"nginx-ckan", "/etc/nginx/sites-enabled/ckan", "nginx site: TLS proxy to uWSGI"}, "nginx-ckan", ""},
-	{Template{"ckan-uwsgi.conf", "/etc/supervisor/conf.d/ckan-uwsgi.conf", "supervisor program: uWSGI serving CKAN"}, "supervisor/ckan-uwsgi.conf", ""},
-	{Template{"ckan-worker.conf", "/etc/supervisor/conf.d/ckan-worker.conf", "supervisor program: CKAN's default job worker"}, "supervisor/ckan-worker.conf", ""},
-	{Template{"ckan-worker-dcor-long.conf", "/etc/supervisor/conf.d/ckan-worker-dcor-long.conf", "supervisor program: job worker of queue dcor-long"}, "supervisor/ckan-worker.conf", "long"},
-	{Template{"ckan-worker-dcor-normal.conf", "/etc/supervisor/conf.d/ckan-worker-dcor-normal.conf", "supervisor program: job worker of queue dcor-normal"}, "supervisor/ckan-worker.conf", "normal"},
-	{Template{"ckan-worker-dcor-short.conf", "/etc/supervisor/conf.d/ckan-worker-dcor-short.conf", "supervisor program: job worker of queue dcor-short"}, "supervisor/ckan-worker.conf", "short"},
+	{Template{"ckan-options", "", "DCOR's expected ckan.ini options (merged into ckan.ini)", true}, "", ""},
+	{Template{"ckan-uwsgi.ini", "/etc/ckan/default/ckan-uwsgi.ini", "uWSGI configuration of CKAN", false}, "ckan-uwsgi.ini", ""},
+	{Template{"nginx-ckan", "/etc/nginx/sites-enabled/ckan", "nginx site: TLS proxy to uWSGI", false}, "nginx-ckan", ""},
+	{Template{"ckan-uwsgi.conf", "/etc/supervisor/conf.d/ckan-uwsgi.conf", "supervisor program: uWSGI serving CKAN", false}, "supervisor/ckan-uwsgi.conf", ""},
+	{Template{"ckan-worker.conf", "/etc/supervisor/conf.d/ckan-worker.conf", "supervisor program: CKAN's default job worker", false}, "supervisor/ckan-worker.conf", ""},
+	{Template{"ckan-worker-dcor-long.conf", "/etc/supervisor/conf.d/ckan-worker-dcor-long.conf", "supervisor program: job worker of queue dcor-long", false}, "supervisor/ckan-worker.conf", "long"},
+	{Template{"ckan-worker-dcor-normal.conf", "/etc/supervisor/conf.d/ckan-worker-dcor-normal.conf", "supervisor program: job worker of queue dcor-normal", false}, "supervisor/ckan-worker.conf", "normal"},
+	{Template{"ckan-worker-dcor-short.conf", "/etc/supervisor/conf.d/ckan-worker-dcor-short.conf", "supervisor program: job worker of queue dcor-short", false}, "supervisor/ckan-worker.conf", "short"},
 }
 
 // List returns all templates, "ckan-options" first.
@@ -178,7 +188,8 @@ func (p Params) check() error {
 		{"kind", p.Kind}, {"hostname", p.Hostname}, {"FQDN", p.FQDN}, {"IP", p.IP},
 		{"email", p.Email}, {"certificate path", p.CertPath}, {"key path", p.KeyPath},
 		{"ckan.ini path", p.CKANIni}, {"virtualenv path", p.Venv},
-		{"database password", p.DBPassword}, {"SMTP server", p.SMTPServer},
+		{"database password", p.DBPassword}, {"database user", p.DBUser}, {"database host", p.DBHost},
+		{"database port", p.DBPort}, {"database name", p.DBName}, {"SMTP server", p.SMTPServer},
 		{"SMTP user", p.SMTPUser}, {"SMTP password", p.SMTPPassword}, {"mail domain", p.MailDomain},
 	} {
 		if strings.ContainsAny(f.v, "\r\n\x00") {
@@ -195,6 +206,16 @@ func (p Params) check() error {
 	if p.IP != "" {
 		if _, err := netip.ParseAddr(p.IP); err != nil {
 			return fmt.Errorf("templates: invalid IP address %q", p.IP)
+		}
+	}
+	if h := p.DBHost; h != "" && !hostRE.MatchString(h) {
+		if a, err := netip.ParseAddr(h); err != nil || a.Zone() != "" {
+			return fmt.Errorf("templates: invalid database host %q", h)
+		}
+	}
+	if p.DBPort != "" {
+		if n, err := strconv.Atoi(p.DBPort); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("templates: invalid database port %q", p.DBPort)
 		}
 	}
 	for _, f := range []struct{ name, v, bad string }{
@@ -214,4 +235,55 @@ func (p Params) check() error {
 		}
 	}
 	return nil
+}
+
+// Masked is Render with every secret replaced by "****": the values of
+// options that hold secrets (ckanini.IsSecret) and passwords in URLs, as
+// ckanini.Mask does. It is what `dcor templates show` prints.
+func Masked(name string, p Params) ([]byte, error) {
+	out, err := Render(name, p)
+	if err != nil {
+		return nil, err
+	}
+	return MaskSecrets(out), nil
+}
+
+// MaskSecrets masks the secrets of a rendered template: in every line
+// "key = value" or "key: value" (also commented out), the value as
+// ckanini.Mask masks it for key.
+func MaskSecrets(out []byte) []byte {
+	var b bytes.Buffer
+	b.Grow(len(out))
+	rest := string(out)
+	for rest != "" {
+		line := rest
+		if i := strings.IndexByte(rest, '\n'); i >= 0 {
+			line = rest[:i+1]
+		}
+		rest = rest[len(line):]
+		body := strings.TrimRight(line, "\r\n")
+		b.WriteString(maskLine(body))
+		b.WriteString(line[len(body):])
+	}
+	return b.Bytes()
+}
+
+// maskLine masks the value of one "key = value" line.
+func maskLine(line string) string {
+	trimmed := strings.TrimLeft(line, " \t#;")
+	i := strings.IndexAny(trimmed, "=:")
+	if i <= 0 {
+		return ckanini.Mask("", line)
+	}
+	key := strings.TrimSpace(trimmed[:i])
+	value := strings.TrimSpace(trimmed[i+1:])
+	masked := ckanini.Mask(key, value)
+	if masked == value {
+		return ckanini.Mask("", line)
+	}
+	j := strings.LastIndex(line, value)
+	if j < 0 || value == "" {
+		return line
+	}
+	return line[:j] + masked + line[j+len(value):]
 }
