@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -32,27 +33,34 @@ func (a *app) templatesCommand() *cobra.Command {
 			return tw.Flush()
 		},
 	})
-	cmd.AddCommand(&cobra.Command{
+	var showSecrets bool
+	show := &cobra.Command{
 		Use:   "show NAME",
-		Short: "Print one template rendered for this site",
+		Short: "Print one template rendered for this site (secrets masked unless --show-secrets)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := a.templateParams()
 			if err != nil {
 				return err
 			}
-			out, err := templates.Render(args[0], p)
+			render := templates.Masked
+			if showSecrets {
+				render = templates.Render
+			}
+			out, err := render(args[0], p)
 			if err != nil {
 				return usageErrorf("%v", err)
 			}
 			_, err = a.stdout.Write(out)
 			return err
 		},
-	})
+	}
+	show.Flags().BoolVar(&showSecrets, "show-secrets", false, "print passwords and keys as they are instead of ****")
+	cmd.AddCommand(show)
 	var outDir string
 	render := &cobra.Command{
 		Use:   "render --out DIR",
-		Short: "Write every template, rendered for this site, under DIR at its host path",
+		Short: "Write every template, rendered for this site, under DIR at its host path (files with secrets 0600)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if outDir == "" {
@@ -75,7 +83,12 @@ func (a *app) templatesCommand() *cobra.Command {
 				if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 					return &exitError{code: 1, msg: err.Error()}
 				}
-				if err := host.WriteFileAtomic(dst, out, 0o644); err != nil {
+				// A file that holds secrets is for root's eyes only.
+				mode := os.FileMode(0o644)
+				if t.Secret || !bytes.Equal(templates.MaskSecrets(out), out) {
+					mode = 0o600
+				}
+				if err := host.WriteFileAtomic(dst, out, mode); err != nil {
 					return &exitError{code: 1, msg: err.Error()}
 				}
 				if !a.json {
@@ -103,6 +116,7 @@ func (a *app) templateParams() (templates.Params, error) {
 	}
 	return templates.Params{Kind: s.Kind, Hostname: s.HostnameOrDefault(), FQDN: s.FQDN, IP: s.IP, Email: s.Email,
 		CertPath: s.CertPath(), KeyPath: s.KeyPath(), CKANIni: a.ckanIniPath(), DBPassword: s.Database.Password,
+		DBUser: s.Database.User, DBHost: s.Database.Host, DBPort: s.Database.Port, DBName: s.Database.Name,
 		SMTPServer: s.SMTP.Server, SMTPUser: s.SMTP.User, SMTPPassword: s.SMTP.Password, MailDomain: s.SMTP.Domain,
 		DefaultServers: s.DefaultServers}, nil
 }
