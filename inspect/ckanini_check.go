@@ -102,7 +102,7 @@ func setOption(env *Env, tx *Tx, check, key, raw string) error {
 		return fmt.Errorf("cannot set %s in %s: %v", key, env.CKANIni, err)
 	}
 	f.Set(mainSection, key, raw)
-	tx.Stage(check, env.CKANIni, env.iniOriginal(), f.Bytes(), 0o640, nil)
+	tx.stageIni(check)
 	return nil
 }
 

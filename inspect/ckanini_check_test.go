@@ -1,6 +1,7 @@
 package inspect
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -97,7 +98,7 @@ func TestDatabaseURLKeepsWhereTheDatabaseIs(t *testing.T) {
 				env, _ = sampleEnvAt(t, dir)
 			}
 			p := setIniURL(t, dir, c.url)
-			rep, err := Run(env, Options{Mode: FixAll, Only: []string{"ckan-ini"}})
+			rep, err := Run(context.Background(), env, Options{Mode: FixAll, Only: []string{"ckan-ini"}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -113,7 +114,7 @@ func TestDatabaseURLKeepsWhereTheDatabaseIs(t *testing.T) {
 				t.Errorf("a right URL was reported: %s", urlFindings(rep)[0])
 			}
 			env, _ = sampleEnvAt(t, dir)
-			rep, err = Run(env, Options{Mode: CheckOnly, Only: []string{"ckan-ini"}})
+			rep, err = Run(context.Background(), env, Options{Mode: CheckOnly, Only: []string{"ckan-ini"}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -130,7 +131,7 @@ func TestDatabaseURLWithoutSitePasswordIsLeftAlone(t *testing.T) {
 	env.Site.Database.Password = ""
 	const u = "postgresql://ckan_default:whatever@127.0.0.1:55444/ckan_default"
 	p := setIniURL(t, dir, u)
-	rep, err := Run(env, Options{Mode: FixAll, Only: []string{"ckan-ini"}})
+	rep, err := Run(context.Background(), env, Options{Mode: FixAll, Only: []string{"ckan-ini"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,7 @@ func TestDuplicateSectionIsAClearFailure(t *testing.T) {
 				break
 			}
 		}
-		rep, err := Run(env, Options{Mode: mode, Only: []string{"ckan-ini"}})
+		rep, err := Run(context.Background(), env, Options{Mode: mode, Only: []string{"ckan-ini"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -207,7 +208,7 @@ func TestDatabaseURLBadSiteValues(t *testing.T) {
 		env.Site.Database.Host, env.Site.Database.Port = d.host, d.port
 		const u = "postgresql://ckan_default:old@127.0.0.1:55444/ckan_default"
 		p := setIniURL(t, dir, u)
-		rep, err := Run(env, Options{Mode: FixAll, Only: []string{"ckan-ini"}})
+		rep, err := Run(context.Background(), env, Options{Mode: FixAll, Only: []string{"ckan-ini"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -222,7 +223,7 @@ func TestDatabaseURLBadSiteValues(t *testing.T) {
 	env, dir := sampleEnv(t)
 	env.Site.Database.Host = "::1"
 	p := setIniURL(t, dir, "postgresql://ckan_default:old@127.0.0.1:55444/ckan_default")
-	if _, err := Run(env, Options{Mode: FixAll, Only: []string{"ckan-ini"}}); err != nil {
+	if _, err := Run(context.Background(), env, Options{Mode: FixAll, Only: []string{"ckan-ini"}}); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := iniURL(t, p), "postgresql://ckan_default:demo-db-pass@[::1]:55444/ckan_default"; got != want {

@@ -1,6 +1,7 @@
 package inspect
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -41,14 +42,25 @@ type Env struct {
 	// Quarantine, when set, is the directory of this machine that the
 	// orphans check moves files to instead of deleting them.
 	Quarantine string
+	// MaxDelete, when above 0, lets the orphans clean-up remove up to that
+	// many files in place of the 5 % guard (--max-delete).
+	MaxDelete int
 	// VerifyChecksums makes the resources check compare every file's
 	// sha256 with the database.
 	VerifyChecksums bool
+
+	// ctx is the run's context (checks that run programs or query the
+	// database stop with it).
+	ctx context.Context
 
 	ini      *ckanini.File
 	iniErr   error
 	loaded   bool
 	iniBytes []byte
+	// iniDirty is set when a fix edited ini and the edit is not planned
+	// yet; iniCheck is the check that edited it.
+	iniDirty bool
+	iniCheck string
 
 	resources    []ckandb.Resource
 	ids          *storage.IDSet

@@ -43,9 +43,16 @@ type Finding struct {
 	Fixed    bool     `json:"fixed"`
 	Error    string   `json:"error,omitempty"`
 
-	// fix makes the change: it stages file contents on the Tx and runs
-	// actions through it (skipped in dry runs).
+	// fix plans the change on the Tx: file contents and actions; nothing
+	// is written or run before the plan is applied.
 	fix func(tx *Tx) error
+
+	// paths are the files the fix planned to write; actions counts the
+	// actions it planned; applyErr is the error of one of them.
+	paths    []string
+	actions  int
+	ran      int
+	applyErr error
 }
 
 // String is the finding as one line for people.

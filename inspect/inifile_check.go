@@ -104,8 +104,14 @@ func checkINIFile(env *Env, check, p string, rendered []byte) []*Finding {
 			fnd.Message = fmt.Sprintf("[%s] %s = %s, expected %s", e.section, e.key, fnd.Current, fnd.Expected)
 		}
 		fnd.fix = func(tx *Tx) error {
-			f.SetLiteral(e.section, e.key, e.value)
-			tx.Stage(check, p, data, f.Bytes(), 0o644, nil)
+			// Edit what is planned so far, not the file as read: a fix
+			// previewed (d) or declined leaves no trace in the next one.
+			cur, err := ckanini.Parse(local, tx.Current(p, data))
+			if err != nil {
+				return err
+			}
+			cur.SetLiteral(e.section, e.key, e.value)
+			tx.Stage(check, p, data, cur.Bytes(), 0o644, nil)
 			return nil
 		}
 		out = append(out, fnd)
@@ -158,12 +164,7 @@ func conflictingKeys(env *Env, check, p, local string, f *ckanini.File, data []b
 			out = append(out, &Finding{Path: p, Key: section + ":" + key, Current: cur, Severity: Drift, Fixable: true,
 				Message: fmt.Sprintf("[%s] %s = %s clashes with %s = %s; it will be commented out", section, key, cur, e.key, e.value),
 				fix: func(tx *Tx) error {
-					nf, err := ckanini.Parse(local, commentOut(f.Bytes(), section, key))
-					if err != nil {
-						return err
-					}
-					*f = *nf
-					tx.Stage(check, p, data, f.Bytes(), 0o644, nil)
+					tx.Stage(check, p, data, commentOut(tx.Current(p, data), section, key), 0o644, nil)
 					return nil
 				}})
 		}

@@ -1,6 +1,8 @@
 package inspect
 
 import (
+	"context"
+	"github.com/DCOR-dev/dcor/change"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,7 +77,7 @@ func exists(root, p string) bool {
 
 func TestOrphansCheckFixAndQuarantine(t *testing.T) {
 	env, root := resourceHost(t)
-	rep, err := Run(env, Options{Mode: CheckOnly, Only: []string{"orphans"}})
+	rep, err := Run(context.Background(), env, Options{Mode: CheckOnly, Only: []string{"orphans"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +120,7 @@ func TestOrphansCheckFixAndQuarantine(t *testing.T) {
 	q := filepath.Join(t.TempDir(), "quarantine")
 	env = resourceEnv(root)
 	env.Quarantine = q
-	rep, err = Run(env, Options{Mode: FixAll, Only: []string{"orphans"}})
+	rep, err = Run(context.Background(), env, Options{Mode: FixAll, Only: []string{"orphans"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +146,7 @@ func TestOrphansCheckFixAndQuarantine(t *testing.T) {
 	if !exists(root, rt.Resources) || !exists(root, rt.UsersDepot) {
 		t.Error("a tree root was removed")
 	}
-	again, _ := Run(resourceEnv(root), Options{Mode: CheckOnly, Only: []string{"orphans"}})
+	again, _ := Run(context.Background(), resourceEnv(root), Options{Mode: CheckOnly, Only: []string{"orphans"}})
 	if len(findingsOf(again, Drift)) != 0 {
 		t.Errorf("orphans left after the fix: %+v", findingsOf(again, Drift)[0])
 	}
@@ -160,13 +162,13 @@ func TestOrphansCheckFixAndQuarantine(t *testing.T) {
 	if b, err := exec.Command(cp, args...).CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", undo[0], err, b)
 	}
-	back, _ := Run(resourceEnv(root), Options{Mode: CheckOnly, Only: []string{"orphans"}})
+	back, _ := Run(context.Background(), resourceEnv(root), Options{Mode: CheckOnly, Only: []string{"orphans"}})
 	if d := findingsOf(back, Drift); len(d) != 1 || d[0].Message != f.Message {
 		t.Fatalf("after undo: %+v, want %q", back.Findings, f.Message)
 	}
 
 	// -y deletes.
-	rep, _ = Run(resourceEnv(root), Options{Mode: FixAll, Only: []string{"orphans"}})
+	rep, _ = Run(context.Background(), resourceEnv(root), Options{Mode: FixAll, Only: []string{"orphans"}})
 	if rep.Failed() {
 		t.Fatalf("fix failed: %+v", rep.Findings)
 	}
@@ -185,12 +187,11 @@ func TestOrphansCheckFixAndQuarantine(t *testing.T) {
 func TestOrphansAskOnce(t *testing.T) {
 	env, root := resourceHost(t)
 	asked := 0
-	rep, err := Run(env, Options{Mode: Ask, Only: []string{"orphans"}, Decide: func(f *Finding) bool {
-		if f.Fixable {
+	rep, err := Run(context.Background(), env, Options{Mode: Ask, Only: []string{"orphans"},
+		Decider: change.NewDecider(func(context.Context, string, func() string) (change.Answer, error) {
 			asked++
-		}
-		return false
-	}})
+			return change.No, nil
+		})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +215,7 @@ func TestOrphansWithoutDatabaseDeleteNothing(t *testing.T) {
 		t.Fatal("Build filled a database that does not exist")
 	}
 	// Build stops at the database; the tree is complete.
-	rep, err := Run(resourceEnv(root), Options{Mode: FixAll, Only: []string{"orphans", "resources"}})
+	rep, err := Run(context.Background(), resourceEnv(root), Options{Mode: FixAll, Only: []string{"orphans", "resources"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +241,7 @@ func TestOrphansWithoutDatabaseDeleteNothing(t *testing.T) {
 func TestResourcesCheck(t *testing.T) {
 	env, root := resourceHost(t)
 	env.VerifyChecksums = true
-	rep, err := Run(env, Options{Mode: FixAll, Only: []string{"resources"}})
+	rep, err := Run(context.Background(), env, Options{Mode: FixAll, Only: []string{"resources"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +290,7 @@ func TestResourcesCheck(t *testing.T) {
 		t.Error("the resources check removed a file")
 	}
 	// Without --verify-checksums no checksum is read.
-	rep, _ = Run(resourceEnv(root), Options{Mode: CheckOnly, Only: []string{"resources"}})
+	rep, _ = Run(context.Background(), resourceEnv(root), Options{Mode: CheckOnly, Only: []string{"resources"}})
 	for _, f := range rep.Findings {
 		if strings.Contains(f.Message, "sha256") {
 			t.Errorf("checksums compared without VerifyChecksums: %s", f.Message)

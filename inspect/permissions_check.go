@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -48,12 +49,13 @@ func checkDir(env *Env, p string, uid, gid int) []*Finding {
 		return []*Finding{{Path: p, Severity: Drift, Fixable: true,
 			Message: fmt.Sprintf("directory %s is missing; it will be created (www-data, 0755)", p),
 			fix: func(tx *Tx) error {
-				return tx.Act(func() error {
+				tx.Do("create "+p+" (www-data, 0755)", func(context.Context) error {
 					if err := os.MkdirAll(local, 0o755); err != nil {
 						return err
 					}
 					return chownWarn(local, uid, gid)
 				})
+				return nil
 			}}}
 	}
 	if err != nil {
@@ -68,7 +70,8 @@ func checkDir(env *Env, p string, uid, gid int) []*Finding {
 			Current: ownerName(env.Host, int(st.Uid), int(st.Gid)), Expected: webUser + ":" + webUser,
 			Message: fmt.Sprintf("%s is owned by %s, expected www-data", p, ownerName(env.Host, int(st.Uid), int(st.Gid))),
 			fix: func(tx *Tx) error {
-				return tx.Act(func() error { return chownWarn(local, uid, gid) })
+				tx.Do("chown www-data:www-data "+p, func(context.Context) error { return chownWarn(local, uid, gid) })
+				return nil
 			}})
 	}
 	if info.Mode().Perm() != 0o755 {
@@ -76,7 +79,8 @@ func checkDir(env *Env, p string, uid, gid int) []*Finding {
 			Current: fmt.Sprintf("%04o", info.Mode().Perm()), Expected: "0755",
 			Message: fmt.Sprintf("%s has mode %04o, expected 0755", p, info.Mode().Perm()),
 			fix: func(tx *Tx) error {
-				return tx.Act(func() error { return os.Chmod(local, 0o755) })
+				tx.Do("chmod 0755 "+p, func(context.Context) error { return os.Chmod(local, 0o755) })
+				return nil
 			}})
 	}
 	return out
@@ -107,7 +111,7 @@ func checkTreeOwner(env *Env, root string, uid, gid int) []*Finding {
 	return []*Finding{{Path: root, Severity: Drift, Fixable: true, Key: "owner",
 		Message: fmt.Sprintf("%d entries below %s are not owned by www-data (first: %s)", len(wrong), root, first),
 		fix: func(tx *Tx) error {
-			return tx.Act(func() error {
+			tx.Do(fmt.Sprintf("chown www-data:www-data %d entries below %s", len(wrong), root), func(context.Context) error {
 				for _, p := range wrong {
 					if err := chownWarn(p, uid, gid); err != nil {
 						return err
@@ -115,6 +119,7 @@ func checkTreeOwner(env *Env, root string, uid, gid int) []*Finding {
 				}
 				return nil
 			})
+			return nil
 		}}}
 }
 

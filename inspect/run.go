@@ -1,11 +1,12 @@
 package inspect
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 
+	"github.com/DCOR-dev/dcor/change"
 	"github.com/DCOR-dev/dcor/ckanini"
 )
 
@@ -40,7 +41,7 @@ func Checks() []Check {
 type Mode int
 
 const (
-	// CheckOnly changes nothing.
+	// CheckOnly changes nothing: it plans the fixes and shows them.
 	CheckOnly Mode = iota
 	// FixAll fixes every fixable finding.
 	FixAll
@@ -53,23 +54,33 @@ type Options struct {
 	Mode Mode
 	// Only and Skip name checks; empty Only means all.
 	Only, Skip []string
-	// Decide is asked, in Ask mode, whether to fix a finding. It is
-	// called for every finding in order (fixable or not), so that the
-	// caller can print each one as it comes; other modes do not call it.
-	Decide func(f *Finding) bool
-	// Reload reloads services after changes (nil: never).
-	Reload func(r *Report)
+	// Show is called for every finding as it is found, in Ask mode before
+	// its question (so that the caller can print each one as it comes).
+	Show func(f *Finding)
+	// Decider asks, in Ask mode, whether to fix a finding.
+	Decider *change.Decider
+	// Diffs computes the masked unified diff of every change (--diff, --json).
+	Diffs bool
+	// Reload reloads the services the applied changes name (false: never).
+	Reload bool
+	// OnStep is called before each change is applied (progress).
+	OnStep func(c *change.Change)
 }
 
 // Report is the outcome of a run.
 type Report struct {
-	Findings []*Finding `json:"findings"`
-	Changes  []*Change  `json:"changes"`
+	Findings []*Finding       `json:"findings"`
+	Changes  []*change.Change `json:"changes"`
 	// Reloaded lists the services reloaded; ReloadNote says why not.
-	Reloaded   []string `json:"reloaded"`
-	ReloadNote string   `json:"reload_note,omitempty"`
+	Reloaded   []change.Service `json:"reloaded"`
+	ReloadNote string           `json:"reload_note,omitempty"`
 	// ReloadFailed is true when a reload was tried and failed.
 	ReloadFailed bool `json:"reload_failed,omitempty"`
+	// Interrupted is true when Ctrl-C (or SIGTERM) stopped the run: what
+	// is listed as applied was done, nothing after it.
+	Interrupted bool `json:"interrupted,omitempty"`
+	// Quit is true when the person answered q at a prompt.
+	Quit bool `json:"quit,omitempty"`
 }
 
 // Failed reports whether the run should exit non-zero: drift left
@@ -85,7 +96,7 @@ func (r *Report) Failed() bool {
 			return true
 		}
 	}
-	return r.ReloadFailed
+	return r.ReloadFailed || r.Interrupted
 }
 
 // SelectChecks resolves --only and --skip into checks, rejecting unknown names.
@@ -123,15 +134,17 @@ func SelectChecks(only, skip []string) ([]Check, error) {
 	return out, nil
 }
 
-// Run runs the selected checks on env and, as the mode says, fixes what
-// they find.
-func Run(env *Env, opts Options) (*Report, error) {
+// Run runs the selected checks on env and, as the mode says, plans the
+// fixes of what they find, applies the plan and reloads the services it
+// touched. A cancelled ctx stops the run at the next safe point: at a
+// prompt or between two changes; nothing is written after that.
+func Run(ctx context.Context, env *Env, opts Options) (*Report, error) {
 	checks, err := SelectChecks(opts.Only, opts.Skip)
 	if err != nil {
 		return nil, err
 	}
-	tx := newTx(env.Host, opts.Mode == CheckOnly, env.Now)
-	rep := &Report{Findings: []*Finding{}, Changes: []*Change{}, Reloaded: []string{}}
+	plan := change.New(env.Host, env.Now)
+	rep := &Report{Findings: []*Finding{}, Changes: []*change.Change{}, Reloaded: []change.Service{}}
 	usesSite := false
 	for _, c := range checks {
 		usesSite = usesSite || c.usesSite
@@ -142,69 +155,143 @@ func Run(env *Env, opts Options) (*Report, error) {
 				Message: env.SiteErr.Error() + "; until then only kind-neutral ckan.ini options are checked"}}
 		}}}, checks...)
 	}
+	env.ctx = ctx
+	var planned []*Finding
+checks:
 	for _, c := range checks {
+		if ctx.Err() != nil {
+			rep.Interrupted = true
+			break
+		}
 		for _, f := range safeRun(c, env) {
 			f.Check = c.Name
 			rep.Findings = append(rep.Findings, f)
-			fix := f.fix != nil
-			if opts.Mode == Ask {
-				fix = opts.Decide != nil && opts.Decide(f) && fix
+			if opts.Mode == Ask && opts.Show != nil {
+				opts.Show(f)
 			}
-			if !fix {
+			if f.fix == nil {
 				continue
 			}
-			if err := safeFix(f, tx); err != nil {
-				f.Error = err.Error()
-				if errors.Is(err, errChownRefused) {
-					f.Severity = Warning
+			if opts.Mode == Ask && !rep.Quit {
+				ok, err := opts.Decider.Decide(ctx, "fix?", func() string { return preview(env, plan, f) })
+				switch {
+				case errors.Is(err, change.ErrQuit):
+					rep.Quit = true
+					continue
+				case err != nil: // interrupted at the prompt
+					rep.Interrupted = true
+					break checks
+				case !ok:
+					continue
 				}
+			}
+			if rep.Quit {
 				continue
 			}
-			f.Fixed = opts.Mode != CheckOnly
+			if err := safeFix(f, &Tx{plan: plan, env: env, finding: f}); err != nil {
+				f.Error = err.Error()
+				continue
+			}
+			planned = append(planned, f)
 		}
 	}
-	rep.Changes = append(rep.Changes, tx.Commit(maskLine)...)
-	// A finding whose file could not be written is not fixed.
-	failed := map[string]string{}
-	for _, c := range rep.Changes {
-		if c.Error != "" {
-			failed[c.Path] = c.Error
-		}
+	env.flushIni(plan)
+	if rep.Interrupted {
+		// Nothing was written: the plan is applied only at the end.
+		return rep, nil
 	}
-	for _, f := range rep.Findings {
-		if msg, ok := failed[f.Path]; ok && f.Fixed {
-			f.Fixed = false
-			f.Error = msg
-		}
+	if opts.Mode == CheckOnly {
+		rep.Changes = plan.Changes(opts.Diffs)
+		return rep, nil
 	}
-	sort.SliceStable(rep.Changes, func(i, j int) bool { return rep.Changes[i].Path < rep.Changes[j].Path })
-	if opts.Mode != CheckOnly && opts.Reload != nil {
-		opts.Reload(rep)
+	res := plan.Apply(ctx, change.ApplyOptions{Diffs: opts.Diffs, OnStep: opts.OnStep})
+	rep.Changes = res.Changes
+	rep.Interrupted = res.Interrupted
+	markFixed(planned, res)
+	if opts.Reload {
+		r := change.Reload(ctx, env.Host, change.Services(res.Changes))
+		rep.Reloaded, rep.ReloadNote, rep.ReloadFailed = r.Reloaded, r.Note(), r.Failed
 	}
 	return rep, nil
 }
 
-// maskLine hides secret values in a line of an INI-style file, for diffs.
-func maskLine(path, line string) string {
-	trimmed := strings.TrimLeft(line, " \t#;")
-	i := strings.IndexAny(trimmed, "=:")
-	if i <= 0 {
-		return line
+// markFixed marks a planned finding fixed when every file and action it
+// planned was applied.
+func markFixed(planned []*Finding, res *change.Result) {
+	failed := map[string]string{}
+	applied := map[string]bool{}
+	for _, c := range res.Changes {
+		if c.Path == "" {
+			continue
+		}
+		if c.Error != "" {
+			failed[c.Path] = c.Error
+		} else if c.Applied {
+			applied[c.Path] = true
+		}
 	}
-	key := strings.TrimSpace(trimmed[:i])
-	if !ckanini.IsSecret(key) {
-		return line
+	for _, f := range planned {
+		f.Fixed = true
+		for _, p := range f.paths {
+			if msg, ok := failed[p]; ok {
+				f.Fixed, f.Error = false, msg
+			}
+		}
+		if f.applyErr != nil {
+			f.Fixed, f.Error = false, f.applyErr.Error()
+			if errors.Is(f.applyErr, errChownRefused) {
+				f.Severity = Warning
+			}
+		}
+		if f.Fixed && f.ran < f.actions {
+			f.Fixed, f.Error = false, "not done: "+notDone(res)
+		}
 	}
-	value := strings.TrimSpace(trimmed[i+1:])
-	masked := ckanini.Mask(key, value)
-	if masked == value {
-		return line
+}
+
+func notDone(res *change.Result) string {
+	if res.Interrupted {
+		return "interrupted"
 	}
-	j := strings.LastIndex(line, value)
-	if j < 0 {
-		return line
+	return "an earlier step failed"
+}
+
+// preview plans f's fix on a copy of the plan and returns what it would
+// change: the diffs of its files and its actions (the d key at a prompt).
+func preview(env *Env, plan *change.Plan, f *Finding) string {
+	env.flushIni(plan)
+	fork := plan.Fork()
+	mark := fork.Len()
+	saved, savedDirty := env.ini, env.iniDirty
+	if env.ini != nil {
+		content := env.iniOriginal()
+		if b, ok := fork.Staged(env.CKANIni); ok {
+			content = b
+		}
+		if scratch, err := ckanini.Parse(env.Host.Path(env.CKANIni), content); err == nil {
+			env.ini = scratch
+		}
 	}
-	return line[:j] + masked + line[j+len(value):]
+	fixed := *f
+	fixed.paths, fixed.actions = nil, 0
+	err := safeFix(&fixed, &Tx{plan: fork, env: env, finding: &fixed})
+	env.flushIni(fork)
+	env.ini, env.iniDirty = saved, savedDirty
+	if err != nil {
+		return "cannot show the change: " + err.Error() + "\n"
+	}
+	var b strings.Builder
+	for _, c := range fork.Since(mark) {
+		if c.Diff != "" {
+			b.WriteString(c.Diff)
+		} else {
+			fmt.Fprintf(&b, "%s\n", c)
+		}
+	}
+	if b.Len() == 0 {
+		return "(no change to show)\n"
+	}
+	return b.String()
 }
 
 // safeRun runs a check; a bug that panics becomes a failure finding

@@ -1,12 +1,12 @@
 package inspect
 
 import (
-	"bytes"
+	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path"
-	"strings"
+
+	"github.com/DCOR-dev/dcor/internal/runner"
 )
 
 // themeSteps are the DCOR theme's branding steps (facts §2): when the
@@ -41,35 +41,19 @@ func checkTheme(env *Env) []*Finding {
 			continue
 		}
 		fnd.fix = func(tx *Tx) error {
-			if err := tx.Act(func() error { return runCKAN(env, ckan, s.command) }); err != nil {
-				return err
-			}
-			setOption(env, tx, "theme", s.key, s.value)
-			return nil
+			tx.Do("run `ckan "+s.command+"`", func(ctx context.Context) error { return runCKAN(ctx, env, ckan, s.command) })
+			return setOption(env, tx, "theme", s.key, s.value)
 		}
 		out = append(out, fnd)
 	}
 	return out
 }
 
-// runCKAN runs `ckan -c INI COMMAND` with an argument list and CKAN_INI set.
-func runCKAN(env *Env, ckan, command string) error {
+// runCKAN runs `ckan -c INI COMMAND` with CKAN_INI set.
+func runCKAN(ctx context.Context, env *Env, ckan, command string) error {
 	ini := env.Host.Path(env.CKANIni)
-	cmd := exec.Command(env.Host.Path(ckan), "-c", ini, command)
-	cmd.Env = append(os.Environ(), "CKAN_INI="+ini)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
 	env.logf("running %s -c %s %s", ckan, env.CKANIni, command)
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("ckan %s failed (%v): %s", command, err, lastLines(out.String(), 5))
-	}
-	return nil
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, " | ")
+	_, err := runner.Run(ctx, runner.Cmd{Path: env.Host.Path(ckan), Args: []string{"-c", ini, command},
+		ExtraEnv: []string{"CKAN_INI=" + ini}})
+	return err
 }

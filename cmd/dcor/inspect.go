@@ -1,22 +1,30 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/DCOR-dev/dcor/change"
 	"github.com/DCOR-dev/dcor/inspect"
 	"github.com/DCOR-dev/dcor/site"
 	"github.com/spf13/cobra"
 )
 
+// inspectOptions are the flags of `dcor inspect`.
+type inspectOptions struct {
+	yes, check, diff, verifyChecksums bool
+	only, skip                        []string
+	venv, quarantine                  string
+	maxDelete                         int
+}
+
 func (a *app) inspectCommand() *cobra.Command {
-	var yes, check, diff, verifyChecksums bool
-	var only, skip []string
-	var venv, quarantine string
+	var o inspectOptions
 	cmd := &cobra.Command{
 		Use:   "inspect",
 		Short: "Compare the host with what it should be and fix the differences",
@@ -24,9 +32,11 @@ func (a *app) inspectCommand() *cobra.Command {
 uWSGI file, the nginx site, the supervisor programs, directory permissions and
 the DCOR theme, and looks for orphaned files: files in the resource tree and
 the users depot that belong to no live resource in the CKAN database. It shows
-each finding and asks "fix? [y/N]"; the orphaned files are one finding, asked
-once. The resources check (file, HDF5, ancillary files, --verify-checksums)
-reads every resource file and runs only when named: --only resources.
+each finding and asks "fix? [y,n,a,q,d,?]": y fixes it, n skips it, a fixes it
+and all the rest, q fixes nothing more, d shows the change (its diff) and asks
+again. The orphaned files are one finding, asked once. The resources check
+(file, HDF5, ancillary files, --verify-checksums) reads every resource file and
+runs only when named: --only resources.
 
   -y, --assume-yes  fix everything without asking
   --check           change nothing; exit 1 when anything drifted, 0 when clean
@@ -34,133 +44,147 @@ reads every resource file and runs only when named: --only resources.
                     the diffs that -y would apply)
   --quarantine DIR  move orphaned files to DIR/<host path> instead of deleting
                     them; undo with the cp -a command that inspect prints
+  --max-delete N    let the orphans clean-up remove up to N files (it refuses
+                    more than 5 % of the files, and more than 100, by default)
 
 Without a terminal and without -y, inspect behaves as --check: it never waits
-for input. A changed file is first copied to NAME.dcor-YYYYmmdd-HHMMSS.`,
+for input. A changed file is first copied to /var/backups/dcor/<path>.dcor-
+YYYYmmdd-HHMMSS (the last 10 copies of each file are kept). Ctrl-C stops at
+the next safe point: nothing more is written, exit 130 (SIGTERM: 143).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if yes && check {
-				return usageErrorf("--assume-yes and --check exclude each other")
-			}
-			checks, err := inspect.SelectChecks(only, skip)
-			if err != nil {
-				return usageErrorf("%v", err)
-			}
-			selected := map[string]bool{}
-			for _, c := range checks {
-				selected[c.Name] = true
-			}
-			if verifyChecksums && !selected["resources"] {
-				return usageErrorf("--verify-checksums belongs to the resources check: add --only resources")
-			}
-			if quarantine != "" {
-				if !selected["orphans"] {
-					return usageErrorf("--quarantine belongs to the orphans check, which is not selected")
-				}
-				if quarantine, err = filepath.Abs(quarantine); err != nil {
-					return usageErrorf("--quarantine: %v", err)
-				}
-			}
-			s, siteErr := a.siteFile()
-			if siteErr != nil && s.Kind == "" && !isNoSite(siteErr) {
-				return &exitError{code: 1, msg: siteErr.Error()}
-			}
-			if venv == "" {
-				venv = "/usr/lib/ckan/default"
-			}
-			env := &inspect.Env{Host: a.host(), Site: s, SiteErr: siteErr, SitePath: a.config,
-				CKANIni: a.ckanIniPath(), Venv: venv, Now: time.Now(), Log: a.verboseWriter(),
-				Quarantine: quarantine, VerifyChecksums: verifyChecksums}
-			if isTerminal(a.stderr) && !a.json {
-				shown := false
-				env.Progress = func(msg string) {
-					if msg != "" || shown {
-						fmt.Fprint(a.stderr, "\r\x1b[K"+msg)
-					}
-					shown = msg != ""
-				}
-			}
-			mode := inspect.CheckOnly
-			switch {
-			case yes:
-				mode = inspect.FixAll
-			case check:
-			case a.interactive() && !a.json:
-				mode = inspect.Ask
-				env.AskValue = func(prompt string, secret bool) (string, error) {
-					if secret {
-						return a.askSecret(prompt + ": ")
-					}
-					fmt.Fprint(a.stderr, prompt+": ")
-					return a.readLine()
-				}
-			default:
-				if !a.json {
-					fmt.Fprintln(a.stderr, "dcor: no terminal to ask at: checking only (use -y to fix)")
-				}
-			}
-			opts := inspect.Options{Mode: mode, Only: only, Skip: skip,
-				Reload: func(r *inspect.Report) { inspect.Reload(env, r) }}
-			lastCheck := ""
-			if mode == inspect.Ask {
-				opts.Decide = func(f *inspect.Finding) bool {
-					if f.Check != lastCheck {
-						fmt.Fprintln(a.stdout, a.paint("1", f.Check))
-						lastCheck = f.Check
-						a.lastPath = ""
-					}
-					a.printFinding(f)
-					if !f.Fixable {
-						return false
-					}
-					fmt.Fprint(a.stdout, "    fix? [y/N] ")
-					ans, err := a.readLine()
-					if err != nil {
-						fmt.Fprintln(a.stdout)
-					}
-					ans = strings.ToLower(strings.TrimSpace(ans))
-					return ans == "y" || ans == "yes"
-				}
-			}
-			rep, err := inspect.Run(env, opts)
-			if err != nil {
-				return usageErrorf("%v", err)
-			}
-			if a.json {
-				return a.printInspectJSON(rep, mode)
-			}
-			if mode != inspect.Ask {
-				for _, f := range rep.Findings {
-					if f.Check != lastCheck {
-						fmt.Fprintln(a.stdout, a.paint("1", f.Check))
-						lastCheck = f.Check
-						a.lastPath = ""
-					}
-					a.printFinding(f)
-				}
-			}
-			if diff {
-				for _, c := range rep.Changes {
-					fmt.Fprint(a.stdout, a.colorDiff(c.Diff))
-				}
-			}
-			a.printInspectSummary(rep, mode)
-			if rep.Failed() {
-				return silentExit(1)
-			}
-			return nil
+			return a.runInspect(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
-	f.BoolVarP(&yes, "assume-yes", "y", false, "fix everything without asking")
-	f.BoolVar(&check, "check", false, "change nothing; exit 1 when the host drifted")
-	f.BoolVar(&diff, "diff", false, "show unified diffs of file changes")
-	f.StringSliceVar(&only, "only", nil, "run only these checks (comma-separated)")
-	f.StringSliceVar(&skip, "skip", nil, "skip these checks (comma-separated)")
-	f.StringVar(&quarantine, "quarantine", "", "move orphaned files under `DIR` (a path on this machine) instead of deleting them")
-	f.BoolVar(&verifyChecksums, "verify-checksums", false, "resources check: compare every file's sha256 with the database")
-	f.StringVar(&venv, "venv", "", "CKAN virtualenv `PATH` (default /usr/lib/ckan/default)")
+	f.BoolVarP(&o.yes, "assume-yes", "y", false, "fix everything without asking")
+	f.BoolVar(&o.check, "check", false, "change nothing; exit 1 when the host drifted")
+	f.BoolVar(&o.diff, "diff", false, "show unified diffs of file changes")
+	f.StringSliceVar(&o.only, "only", nil, "run only these checks (comma-separated)")
+	f.StringSliceVar(&o.skip, "skip", nil, "skip these checks (comma-separated)")
+	f.StringVar(&o.quarantine, "quarantine", "", "move orphaned files under `DIR` (a path on this machine) instead of deleting them")
+	f.IntVar(&o.maxDelete, "max-delete", 0, "orphans: allow removing up to `N` files, over the 5 % guard")
+	f.BoolVar(&o.verifyChecksums, "verify-checksums", false, "resources check: compare every file's sha256 with the database")
+	f.StringVar(&o.venv, "venv", "", "CKAN virtualenv `PATH` (default /usr/lib/ckan/default)")
 	return cmd
+}
+
+// runInspect is `dcor inspect`.
+func (a *app) runInspect(ctx context.Context, o inspectOptions) error {
+	if o.yes && o.check {
+		return usageErrorf("--assume-yes and --check exclude each other")
+	}
+	if o.maxDelete < 0 {
+		return usageErrorf("--max-delete needs a number of files, 0 or more")
+	}
+	checks, err := inspect.SelectChecks(o.only, o.skip)
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	selected := map[string]bool{}
+	for _, c := range checks {
+		selected[c.Name] = true
+	}
+	if o.verifyChecksums && !selected["resources"] {
+		return usageErrorf("--verify-checksums belongs to the resources check: add --only resources")
+	}
+	if o.maxDelete > 0 && !selected["orphans"] {
+		return usageErrorf("--max-delete belongs to the orphans check, which is not selected")
+	}
+	if o.quarantine != "" {
+		if !selected["orphans"] {
+			return usageErrorf("--quarantine belongs to the orphans check, which is not selected")
+		}
+		if o.quarantine, err = filepath.Abs(o.quarantine); err != nil {
+			return usageErrorf("--quarantine: %v", err)
+		}
+	}
+	s, siteErr := a.siteFile()
+	if siteErr != nil && s.Kind == "" && !isNoSite(siteErr) {
+		return &exitError{code: 1, msg: siteErr.Error()}
+	}
+	h := a.host()
+	if isNoSite(siteErr) {
+		if _, err := os.Stat(h.Path(a.ckanIniPath())); errors.Is(err, os.ErrNotExist) {
+			where := a.config + " and " + a.ckanIniPath()
+			if !h.Live() {
+				where += " under " + h.Root
+			}
+			return &exitError{code: 1, msg: "this host is not configured: no site file and no ckan.ini (looked for " + where +
+				"); nothing was changed. Run `dcor init --kind KIND --fqdn FQDN --email EMAIL` first, or point --config/--ckan-ini at them"}
+		}
+	}
+	if o.venv == "" {
+		o.venv = "/usr/lib/ckan/default"
+	}
+	env := &inspect.Env{Host: h, Site: s, SiteErr: siteErr, SitePath: a.config,
+		CKANIni: a.ckanIniPath(), Venv: o.venv, Now: time.Now(), Log: a.verboseWriter(),
+		Quarantine: o.quarantine, VerifyChecksums: o.verifyChecksums, MaxDelete: o.maxDelete,
+		Progress: a.progress()}
+	mode := inspect.CheckOnly
+	switch {
+	case o.yes:
+		mode = inspect.FixAll
+	case o.check:
+	case a.interactive() && !a.json:
+		mode = inspect.Ask
+		env.AskValue = func(prompt string, secret bool) (string, error) {
+			if secret {
+				return a.askSecretTwice(prompt)
+			}
+			fmt.Fprint(a.stderr, prompt+": ")
+			return a.readAnswer(ctx)
+		}
+	default:
+		if !a.json {
+			fmt.Fprintln(a.stderr, "dcor: no terminal to ask at: checking only (use -y to fix)")
+		}
+	}
+	opts := inspect.Options{Mode: mode, Only: o.only, Skip: o.skip, Reload: true, Diffs: o.diff || a.json}
+	lastCheck := ""
+	show := func(f *inspect.Finding) {
+		if f.Check != lastCheck {
+			fmt.Fprintln(a.stdout, a.paint("1", f.Check))
+			lastCheck = f.Check
+			a.lastPath = ""
+		}
+		a.printFinding(f)
+	}
+	if mode == inspect.Ask {
+		opts.Show = show
+		opts.Decider = change.NewDecider(a.prompt(a.stdout))
+	}
+	rep, err := inspect.Run(ctx, env, opts)
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	if a.json {
+		return a.printInspectJSON(rep, mode)
+	}
+	if mode != inspect.Ask {
+		for _, f := range rep.Findings {
+			show(f)
+		}
+	}
+	if o.diff {
+		for _, c := range rep.Changes {
+			fmt.Fprint(a.stdout, a.colorDiff(c.Diff))
+		}
+	}
+	if rep.Interrupted {
+		var applied []*change.Change
+		for _, c := range rep.Changes {
+			if c.Applied {
+				applied = append(applied, c)
+			}
+		}
+		return a.stopped(applied)
+	}
+	a.printInspectSummary(rep, mode)
+	if rep.Failed() {
+		return silentExit(1)
+	}
+	return nil
 }
 
 // isNoSite reports whether err says only that the site file is missing.
@@ -249,18 +273,12 @@ func (a *app) printInspectSummary(rep *inspect.Report, mode inspect.Mode) {
 		fmt.Fprintf(a.stdout, "%s; %d fixable: run `dcor inspect -y` to fix\n", summary, fixable)
 	default:
 		fmt.Fprintf(a.stdout, "%s; fixed %d\n", summary, fixed)
-		for _, c := range rep.Changes {
-			switch {
-			case c.Error != "":
-				fmt.Fprintf(a.stdout, "  %s %s: %s\n", a.paint("31", "not written"), c.Path, c.Error)
-			case c.Created:
-				fmt.Fprintf(a.stdout, "  created %s\n", c.Path)
-			default:
-				fmt.Fprintf(a.stdout, "  changed %s (old version kept as %s)\n", c.Path, c.Backup)
-			}
+		if rep.Quit {
+			fmt.Fprintln(a.stdout, "stopped at the prompt (q): nothing more was fixed")
 		}
+		a.printChanges(rep.Changes)
 		if len(rep.Reloaded) > 0 {
-			fmt.Fprintf(a.stdout, "reloaded %s\n", strings.Join(rep.Reloaded, ", "))
+			fmt.Fprintf(a.stdout, "reloaded %s\n", joinServices(rep.Reloaded))
 		}
 		if rep.ReloadNote != "" {
 			fmt.Fprintln(a.stdout, rep.ReloadNote)
@@ -276,22 +294,53 @@ type inspectJSON struct {
 	Mode       string             `json:"mode"`
 	Drift      bool               `json:"drift"`
 	Findings   []*inspect.Finding `json:"findings"`
-	Changes    []*inspect.Change  `json:"changes"`
-	Reloaded   []string           `json:"reloaded"`
+	Changes    []*change.Change   `json:"changes"`
+	Reloaded   []change.Service   `json:"reloaded"`
 	ReloadNote string             `json:"reload_note,omitempty"`
+	// Interrupted is true when a signal stopped the run (exit 130/143).
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 func (a *app) printInspectJSON(rep *inspect.Report, mode inspect.Mode) error {
 	doc := inspectJSON{Version: dcorVersion(), Root: a.host().Root, CKANIni: a.ckanIniPath(),
 		Mode:  map[inspect.Mode]string{inspect.CheckOnly: "check", inspect.FixAll: "fix", inspect.Ask: "ask"}[mode],
-		Drift: rep.Failed(), Findings: rep.Findings, Changes: rep.Changes, Reloaded: rep.Reloaded, ReloadNote: rep.ReloadNote}
-	enc := json.NewEncoder(a.stdout)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(doc); err != nil {
+		Drift: rep.Failed(), Findings: rep.Findings, Changes: rep.Changes, Reloaded: rep.Reloaded, ReloadNote: rep.ReloadNote,
+		Interrupted: rep.Interrupted}
+	if err := a.emit(doc); err != nil {
 		return err
+	}
+	if rep.Interrupted {
+		return a.stopped(nil)
 	}
 	if rep.Failed() {
 		return silentExit(1)
 	}
 	return nil
+}
+
+// printChanges lists what a run changed, where the old versions went, and
+// what failed.
+func (a *app) printChanges(changes []*change.Change) {
+	for _, c := range changes {
+		switch {
+		case c.Error != "":
+			fmt.Fprintf(a.stdout, "  %s %s: %s\n", a.paint("31", "not done:"), c, c.Error)
+		case c.Action != "":
+			fmt.Fprintf(a.stdout, "  done: %s\n", c.Action)
+		case c.Created:
+			fmt.Fprintf(a.stdout, "  created %s\n", c.Path)
+		case c.Backup != "":
+			fmt.Fprintf(a.stdout, "  changed %s (old version kept as %s)\n", c.Path, c.Backup)
+		default:
+			fmt.Fprintf(a.stdout, "  changed %s\n", c.Path)
+		}
+	}
+}
+
+func joinServices(s []change.Service) string {
+	names := make([]string, len(s))
+	for i, x := range s {
+		names[i] = string(x)
+	}
+	return strings.Join(names, ", ")
 }

@@ -32,6 +32,8 @@ type app struct {
 
 	// lastPath is the file the previous finding printed was about.
 	lastPath string
+	// emitted is set once the command printed its JSON document.
+	emitted bool
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -56,9 +58,32 @@ func usageErrorf(format string, args ...any) error {
 func silentExit(code int) error { return &exitError{code: code} }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		sig, ok := <-sigs
+		if !ok {
+			return
+		}
+		// The first signal stops the work at the next safe point; a
+		// second one ends dcor at once (programs die with it).
+		cancel(interrupted{sig})
+		if sig2, ok := <-sigs; ok {
+			os.Exit(interrupted{sig2}.exitCode())
+		}
+	}()
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, ctx: ctx}
+	for _, arg := range args {
+		if arg == "--" {
+			break
+		}
+		if arg == "--json" || arg == "--json=true" {
+			a.json = true // also for errors in parsing the command line
+		}
+	}
 	cmd := a.rootCommand()
 	cmd.SetArgs(args)
 	cmd.SetIn(stdin)
@@ -68,22 +93,22 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
+	code, msg := 1, err.Error()
 	var ee *exitError
-	if errors.As(err, &ee) {
-		if ee.msg != "" {
-			fmt.Fprintf(stderr, "dcor: %s\n", ee.msg)
-			if ee.code == 2 {
-				fmt.Fprintln(stderr, "Run 'dcor help' for usage.")
-			}
+	switch {
+	case errors.As(err, &ee):
+		code, msg = ee.code, ee.msg
+	case isCobraUsageError(err):
+		code = 2
+	}
+	if c, why := interruptedBy(ctx); c != 0 && code != 2 {
+		code = c
+		if msg == "" && !a.emitted {
+			msg = why
 		}
-		return ee.code
 	}
-	fmt.Fprintf(stderr, "dcor: %s\n", err)
-	if isCobraUsageError(err) {
-		fmt.Fprintln(stderr, "Run 'dcor help' for usage.")
-		return 2
-	}
-	return 1
+	printError(a, msg, code)
+	return code
 }
 
 // isCobraUsageError recognises the errors Cobra returns for a wrong
@@ -113,6 +138,9 @@ $CKAN_INI, else /etc/ckan/default/ckan.ini; the site file is --config, else
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Version:       dcorVersion(),
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return a.checkRoot()
+		},
 	}
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErrorf("%v", err)
@@ -143,6 +171,24 @@ func dcorVersion() string {
 		return bi.Main.Version
 	}
 	return "dev"
+}
+
+// checkRoot refuses a --root that is not an existing directory: a typo
+// must not be taken for an empty host that -y then fills.
+func (a *app) checkRoot() error {
+	if a.root == "" || a.root == "/" {
+		return nil
+	}
+	info, err := os.Stat(a.root)
+	switch {
+	case err != nil && errors.Is(err, os.ErrNotExist):
+		return usageErrorf("--root %s does not exist: give the directory the host's files are under", a.root)
+	case err != nil:
+		return usageErrorf("--root %s: %v", a.root, err)
+	case !info.IsDir():
+		return usageErrorf("--root %s is not a directory", a.root)
+	}
+	return nil
 }
 
 // host is the host under --root.
@@ -233,6 +279,26 @@ func (a *app) readLine() (string, error) {
 			return b.String(), err
 		}
 	}
+}
+
+// askSecretTwice asks for a new secret twice and accepts it only when both
+// answers match (three tries); an empty first answer skips it.
+func (a *app) askSecretTwice(prompt string) (string, error) {
+	for try := 0; try < 3; try++ {
+		first, err := a.askSecret(prompt + ": ")
+		if err != nil || first == "" {
+			return first, err
+		}
+		second, err := a.askSecret("again, to confirm: ")
+		if err != nil {
+			return "", err
+		}
+		if first == second {
+			return first, nil
+		}
+		fmt.Fprintln(a.stderr, "the two answers differ; once more")
+	}
+	return "", errors.New("the answers differed three times: nothing was saved")
 }
 
 // askSecret reads a secret without echo on a terminal.

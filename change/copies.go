@@ -1,0 +1,141 @@
+package change
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"time"
+
+	"github.com/DCOR-dev/dcor/host"
+)
+
+// BackupDir is where dated copies of replaced files go: a directory that
+// no service loads configuration from (nginx includes sites-enabled/*,
+// supervisor conf.d/*.conf; a copy there would be loaded too).
+const BackupDir = "/var/backups/dcor"
+
+// KeepCopies is how many dated copies of one file are kept.
+const KeepCopies = 10
+
+// copySuffix matches the suffix of a dated copy: .dcor-YYYYmmdd-HHMMSS,
+// with .N when several were made in one second.
+var copySuffix = regexp.MustCompile(`\.dcor-\d{8}-\d{6}(\.\d+)?$`)
+
+// IsDatedCopy reports whether name is the name of a dated copy.
+func IsDatedCopy(name string) bool { return copySuffix.MatchString(name) }
+
+// CopyPath is the host path of the dated copy of the file at host path p
+// made at now: /var/backups/dcor/<p>.dcor-YYYYmmdd-HHMMSS.
+func CopyPath(p string, now time.Time) string {
+	return filepath.Join(BackupDir, filepath.Clean("/"+p)) + ".dcor-" + now.Format("20060102-150405")
+}
+
+// DatedCopy copies the file at host path p of h to its dated copy in
+// BackupDir (atomically, with the original's mode and owner; directories
+// 0700, as copies may hold secrets), keeps the newest KeepCopies copies
+// of that file, and returns the copy's host path.
+func DatedCopy(h host.Host, p string, now time.Time) (string, error) {
+	src := h.Path(p)
+	info, err := os.Stat(src)
+	if err != nil {
+		return "", fmt.Errorf("keep a copy of %s: %w", p, err)
+	}
+	base := CopyPath(p, now)
+	dest := base
+	for i := 1; ; i++ {
+		if _, err := os.Lstat(h.Path(dest)); os.IsNotExist(err) {
+			break
+		}
+		if i > 100 {
+			return "", fmt.Errorf("keep a copy of %s: too many copies at %s", p, base)
+		}
+		dest = fmt.Sprintf("%s.%d", base, i)
+	}
+	local := h.Path(dest)
+	if err := os.MkdirAll(filepath.Dir(local), 0o700); err != nil {
+		return "", fmt.Errorf("keep a copy of %s in %s: %w", p, BackupDir, err)
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return "", fmt.Errorf("keep a copy of %s: %w", p, err)
+	}
+	defer in.Close()
+	if err := writeStreamAtomic(local, in, info.Mode().Perm()); err != nil {
+		return "", fmt.Errorf("keep a copy of %s at %s: %w", p, dest, err)
+	}
+	chownLike(local, info)
+	pruneCopies(h, p)
+	return dest, nil
+}
+
+// Copies lists the host paths of the dated copies of the file at host
+// path p, oldest first.
+func Copies(h host.Host, p string) []string {
+	dir := filepath.Join(BackupDir, filepath.Dir(filepath.Clean("/"+p)))
+	name := filepath.Base(p)
+	entries, err := os.ReadDir(h.Path(dir))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		n := e.Name()
+		if len(n) > len(name) && n[:len(name)] == name && copySuffix.MatchString(n) && copySuffix.FindStringIndex(n)[0] == len(name) {
+			out = append(out, filepath.Join(dir, n))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return copyTime(out[i]) < copyTime(out[j]) })
+	return out
+}
+
+// copyTime is the sortable date part of a copy's name (with its .N).
+func copyTime(p string) string {
+	m := copySuffix.FindString(p)
+	return m
+}
+
+func pruneCopies(h host.Host, p string) {
+	all := Copies(h, p)
+	for len(all) > KeepCopies {
+		os.Remove(h.Path(all[0]))
+		all = all[1:]
+	}
+}
+
+// writeStreamAtomic writes r to path atomically: a 0600 temporary file
+// in the same directory, synced, given perm, renamed over path.
+func writeStreamAtomic(path string, r io.Reader, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".dcor-tmp-*")
+	if err != nil {
+		return err
+	}
+	name := tmp.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(name)
+		}
+	}()
+	if _, err := io.Copy(tmp, r); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(name, path); err != nil {
+		return err
+	}
+	ok = true
+	return host.SyncDir(dir)
+}
