@@ -28,6 +28,7 @@ func Checks() []Check {
 	return []Check{
 		{Name: "ckan-ini", Summary: "ckan.ini has DCOR's options for this site", usesSite: true, run: checkCKANIni},
 		{Name: "uwsgi", Summary: "the uWSGI file matches DCOR's template", usesSite: true, run: checkUWSGI},
+		{Name: "copies", Summary: "no dated copy of a file lies where a service loads it (sites-enabled/, conf.d/)", run: checkCopies},
 		{Name: "nginx", Summary: "the nginx site has the template's directives", usesSite: true, run: checkNginx},
 		{Name: "supervisor", Summary: "the five supervisor programs match their templates", usesSite: true, run: checkSupervisor},
 		{Name: "permissions", Summary: "DCOR's directories exist, owned by www-data, mode 0755", usesSite: true, run: checkPermissions},

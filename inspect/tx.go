@@ -72,11 +72,15 @@ func (tx *Tx) Current(p string, old []byte) []byte {
 	return old
 }
 
-// Do plans an action; run gets the run's context.
-func (tx *Tx) Do(description string, run func(ctx context.Context) error) {
+// Do plans an action; run gets the run's context. reload names the
+// services to reload after it (default: those of the finding's check).
+func (tx *Tx) Do(description string, run func(ctx context.Context) error, reload ...change.Service) {
 	tx.env.flushIni(tx.plan)
 	f := tx.finding
-	tx.plan.Do(f.Check, change.Action{Description: description, Reload: reloadOf(f.Check),
+	if len(reload) == 0 {
+		reload = reloadOf(f.Check)
+	}
+	tx.plan.Do(f.Check, change.Action{Description: description, Reload: reload,
 		Run: func(ctx context.Context) error {
 			err := run(ctx)
 			if f != nil {
