@@ -14,7 +14,8 @@ import (
 // checkNginx makes sure the nginx site has every directive of DCOR's
 // template (the admin's own additions stay), and validates the
 // configuration nginx will load with the new text (`nginx -t`, see
-// validateNginx) before it replaces the old file.
+// validateNginx) before it replaces the old file. It also checks the TLS
+// certificates the site names (see certFindings).
 func checkNginx(env *Env) []*Finding {
 	p := host.NginxSite
 	rendered, err := templates.Render("nginx-ckan", env.params())
@@ -26,12 +27,12 @@ func checkNginx(env *Env) []*Finding {
 	local := env.Host.Path(p)
 	data, err := os.ReadFile(local)
 	if errors.Is(err, os.ErrNotExist) {
-		return []*Finding{{Path: p, Severity: Drift, Fixable: true,
+		return append([]*Finding{{Path: p, Severity: Drift, Fixable: true,
 			Message: fmt.Sprintf("%s is missing; it will be created from the template", p),
 			fix: func(tx *Tx) error {
 				tx.Stage("nginx", p, nil, rendered, 0o644, validate)
 				return nil
-			}}}
+			}}}, certFindings(env.Host, p, rendered, env.Now)...)
 	}
 	if err != nil {
 		if info, statErr := os.Stat(local); statErr == nil && info.IsDir() {
@@ -43,8 +44,11 @@ func checkNginx(env *Env) []*Finding {
 	if err != nil {
 		return []*Finding{{Path: p, Severity: Failure, Message: fmt.Sprintf("%s: %v; nothing was changed", p, err)}}
 	}
+	// The certificates are those of the site nginx will serve after
+	// the fix (the same as now when nothing differs).
+	certs := certFindings(env.Host, p, updated, env.Now)
 	if len(diffs) == 0 {
-		return nil
+		return certs
 	}
 	// The differences are fixed together: nginx -t validates the
 	// enforced site as a whole, so they are one finding, one question.
@@ -70,5 +74,5 @@ func checkNginx(env *Env) []*Finding {
 		}
 		fnd.Details = append(fnd.Details, line)
 	}
-	return []*Finding{fnd}
+	return append([]*Finding{fnd}, certs...)
 }

@@ -18,6 +18,8 @@ import (
 // Write writes a certificate for host (subject CN and subjectAltName),
 // valid from an hour ago for validity, to certPath (PEM, 0644) and its
 // P-256 key to keyPath (PKCS #8 PEM, 0600), creating their directories.
+// A negative validity writes a certificate that expired that long ago
+// (valid for a year before).
 func Write(certPath, keyPath, host string, validity time.Duration) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -28,11 +30,15 @@ func Write(certPath, keyPath, host string, validity time.Duration) error {
 		return err
 	}
 	now := time.Now()
+	notBefore := now.Add(-time.Hour)
+	if validity < 0 {
+		notBefore = now.Add(validity).AddDate(-1, 0, 0)
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: host},
 		DNSNames:              []string{host},
-		NotBefore:             now.Add(-time.Hour),
+		NotBefore:             notBefore,
 		NotAfter:              now.Add(validity),
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
