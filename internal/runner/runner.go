@@ -50,6 +50,11 @@ type Cmd struct {
 	// Grace is how long a cancelled program has between SIGTERM and
 	// SIGKILL (default 10 s).
 	Grace time.Duration
+	// NoTerminal starts the program in a session of its own, without a
+	// controlling terminal (setsid instead of a new process group): a
+	// program that would prompt on /dev/tty for a password (Python's
+	// getpass) then reads it from Stdin.
+	NoTerminal bool
 }
 
 // Error is a program that could not start or did not succeed.
@@ -152,6 +157,10 @@ func Start(ctx context.Context, c Cmd) (*Process, error) {
 	// Its own process group: Ctrl-C on the terminal reaches dcor only,
 	// which stops the program (and what it started) itself.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Credential: c.Credential, Setpgid: true}
+	if c.NoTerminal {
+		// A new session is a new process group too (its id is the pid).
+		cmd.SysProcAttr.Setpgid, cmd.SysProcAttr.Setsid = false, true
+	}
 	// Output still held open by a grandchild does not keep Wait forever.
 	cmd.WaitDelay = grace + time.Second
 	if err := cmd.Start(); err != nil {
@@ -186,7 +195,7 @@ func (p *Process) Wait() ([]byte, error) {
 		return out, nil
 	}
 	e := &Error{Command: Describe(p.c), ExitCode: p.cmd.ProcessState.ExitCode(), Err: err,
-		Tail: p.mask(tail(string(out)))}
+		Tail: p.mask(Tail(string(out)))}
 	switch {
 	case p.ctx.Err() != nil:
 		e.Status, e.Err = "interrupted", context.Cause(p.ctx)
@@ -247,8 +256,9 @@ func ExitText(err error) string {
 	return err.Error()
 }
 
-// tail is the last lines of s that fit in tailBytes, trimmed.
-func tail(s string) string {
+// Tail is the last lines of s that fit in the 2 KiB an Error shows,
+// trimmed, marked with "…" when cut.
+func Tail(s string) string {
 	s = strings.TrimSpace(s)
 	if len(s) <= tailBytes {
 		return s

@@ -131,3 +131,21 @@ func TestChildDiesWithParent(t *testing.T) {
 	syscall.Kill(pid, syscall.SIGKILL)
 	t.Fatalf("child %d outlived its killed parent", pid)
 }
+
+// A program that asks for a password on /dev/tty (Python's getpass, as
+// `ckan user add` does) must read it from stdin under NoTerminal: it
+// has no controlling terminal, so /dev/tty cannot be opened.
+func TestNoTerminal(t *testing.T) {
+	var stdout strings.Builder
+	_, err := Run(context.Background(), Cmd{Path: "sh", Args: []string{"-c", `
+if (exec 3</dev/tty) 2>/dev/null; then echo "has a terminal"; exit 3; fi
+read -r a; echo "read $a"; ps -o sid= -p $$ | tr -d ' '; echo $$`},
+		Stdin: strings.NewReader("line\n"), Stdout: &stdout, NoTerminal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Fields(stdout.String())
+	if len(lines) != 4 || lines[1] != "line" || lines[2] != lines[3] {
+		t.Fatalf("want the stdin line and a session of its own, got %q", stdout.String())
+	}
+}
