@@ -25,7 +25,6 @@ import (
 	"github.com/DCOR-dev/dcor/internal/bytesize"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -34,6 +33,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"github.com/DCOR-dev/dcor/host"
+	"github.com/DCOR-dev/dcor/internal/runner"
 )
 
 // Options configure one backup.
@@ -98,6 +98,9 @@ type Result struct {
 	Verified *Verification
 	// Pruned lists the old dumps that retention removed.
 	Pruned []string
+	// Stale lists the leftovers of a killed backup of this host that this
+	// one removed (….partial files, a .sha256 without its dump).
+	Stale []string
 }
 
 // Summary is the one line a backup prints under cron: file, size,
@@ -185,7 +188,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer unlock()
-	removeStale(o.OutDir)
+	stale := removeStale(o.OutDir, o.Hostname)
 
 	var month, final string
 	for {
@@ -223,6 +226,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		pmonth := filepath.Join(o.KeepPlainDir, now.Format("2006-01"))
 		if err := makeDir(o.KeepPlainDir, 0o700); err != nil {
 			return nil, fmt.Errorf("--keep-plain: create %s: %w", o.KeepPlainDir, err)
+		}
+		if filepath.Clean(o.KeepPlainDir) != filepath.Clean(o.OutDir) {
+			unlockPlain, err := lock(o.KeepPlainDir)
+			if err != nil {
+				return nil, fmt.Errorf("--keep-plain: %w", err)
+			}
+			defer unlockPlain()
+			stale = append(stale, removeStale(o.KeepPlainDir, o.Hostname)...)
 		}
 		if err := makeDir(pmonth, 0o700); err != nil {
 			return nil, fmt.Errorf("--keep-plain: create %s: %w", pmonth, err)
@@ -278,7 +289,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	res := &Result{File: final, Size: counted.n, SHA256: hex.EncodeToString(hash.Sum(nil)),
-		DumpSize: dumped, Recipients: o.Recipients}
+		DumpSize: dumped, Recipients: o.Recipients, Stale: stale}
 	if o.VerifyWith != nil {
 		v, err := verifyFile(ctx, out.partial, o.VerifyWith, pgRestore)
 		if ctx.Err() == nil && err != nil {
@@ -293,7 +304,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("backup of %s interrupted (%v): removed the unfinished %s", describe(o, db), context.Cause(ctx), out.partial)
 	}
-	committed := []*partialFile{out, sum}
+	// The .sha256 gets its name first: a dump under its final name
+	// always has its checksum beside it (a kill between the renames
+	// leaves a .sha256 alone, which the next backup removes).
+	committed := []*partialFile{sum, out}
 	if plain != nil {
 		committed = append(committed, plain)
 		res.PlainFile = plain.final
@@ -310,36 +324,36 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 }
 
 // dump runs pg_dump and streams its output into sink. Errors say what
-// failed and include pg_dump's own message.
+// failed and include pg_dump's command line and its own message. pg_dump
+// dies with dcor (the runner's parent-death signal), also when it is
+// blocked on a lock.
 func dump(ctx context.Context, o Options, db *database, pgDump string, pgUser *asPostgres, sink io.Writer, partial string) (int64, error) {
 	dumpCtx, stopDump := context.WithCancel(ctx)
 	defer stopDump()
-	args := []string{"--format=custom", "--no-password", "--dbname=" + db.uri(db.Name)}
-	env := db.env(os.Environ())
+	dbname := "--dbname=" + db.uri(db.Name)
 	if o.AsPostgres {
-		args[2] = "--dbname=" + db.localURI(db.Name)
-		env = withoutPassword(os.Environ())
+		dbname = "--dbname=" + db.localURI(db.Name)
 	}
-	cmd := exec.CommandContext(dumpCtx, pgDump, args...)
-	cmd.Env = env
-	stderr := newTailBuffer(16 << 10)
-	cmd.Stderr = stderr
-	stdout, err := cmd.StdoutPipe()
+	c := db.pgCommand(pgDump, pgUser, "--format=custom", "--no-password", dbname)
+	pr, pw, err := os.Pipe()
 	if err != nil {
 		return 0, err
 	}
-	stopGracefully(cmd)
-	pgUser.apply(cmd)
-	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("start pg_dump (%s): %w", pgDump, err)
+	c.Stdout = pw
+	p, err := runner.Start(dumpCtx, c)
+	pw.Close()
+	what := describe(o, db)
+	if err != nil {
+		pr.Close()
+		return 0, fmt.Errorf("backup of %s failed: %w", what, err)
 	}
-	dumped, copyErr := copyDump(sink, stdout, o.Progress)
+	dumped, copyErr := copyDump(sink, pr, o.Progress)
 	if copyErr != nil {
 		stopDump() // its output has nowhere to go
 	}
-	waitErr := cmd.Wait()
-	pgMsg := db.redact(stderr.String())
-	what := describe(o, db)
+	pr.Close()
+	stderr, waitErr := p.Wait()
+	pgMsg := db.redact(runner.Tail(string(stderr)))
 	switch {
 	case ctx.Err() != nil:
 		return 0, fmt.Errorf("backup of %s interrupted (%v): removed the unfinished %s", what, context.Cause(ctx), partial)
@@ -348,7 +362,7 @@ func dump(ctx context.Context, o Options, db *database, pgDump string, pgUser *a
 	case copyErr != nil: // pg_dump's own message is only that it was stopped
 		return 0, fmt.Errorf("backup of %s failed: %w; removed the unfinished file", what, copyErr)
 	case waitErr != nil:
-		return 0, fmt.Errorf("pg_dump of %s failed (%s)%s", what, exitText(waitErr), withOutput(pgMsg))
+		return 0, fmt.Errorf("backup of %s failed: %w", what, waitErr)
 	case dumped == 0:
 		return 0, fmt.Errorf("pg_dump of %s wrote nothing%s", what, withOutput(pgMsg))
 	}
@@ -545,6 +559,9 @@ func commit(files ...*partialFile) error {
 			return fmt.Errorf("rename %s: %w", p.partial, unwrapPath(err))
 		}
 		p.done = true
+		if afterRename != nil {
+			afterRename(p.final)
+		}
 	}
 	var paths []string
 	for _, p := range files {
@@ -552,6 +569,10 @@ func commit(files ...*partialFile) error {
 	}
 	return syncDirs(paths)
 }
+
+// afterRename, in tests, sees the files after each rename of a commit:
+// what a kill at that moment would leave.
+var afterRename func(final string)
 
 func rollback(files []*partialFile) {
 	for _, p := range files {

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -178,6 +179,75 @@ func TestBackup(t *testing.T) {
 		mode(t, filepath.Dir(res2.PlainFile), 0o500)
 	})
 
+	t.Run("a kill between renames leaves no dump without its checksum", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "enc")
+		plainDir := filepath.Join(t.TempDir(), "backup")
+		var states []string
+		afterRename = func(final string) {
+			// What a SIGKILL right now would leave: every .gpg has its .sha256.
+			files, _ := filepath.Glob(filepath.Join(out, "*", "*"))
+			states = append(states, filepath.Base(final))
+			for _, f := range files {
+				if strings.HasSuffix(f, ".gpg") {
+					if _, err := os.Stat(f + ".sha256"); err != nil {
+						t.Errorf("after renaming %s: %s has no .sha256 yet", filepath.Base(final), f)
+					}
+				}
+			}
+		}
+		defer func() { afterRename = nil }()
+		if _, err := Run(context.Background(), Options{DatabaseURL: url, Recipients: recipients(t, cv), OutDir: out,
+			Hostname: "h", Now: testNow, KeepPlainDir: plainDir}); err != nil {
+			t.Fatal(err)
+		}
+		if len(states) != 3 {
+			t.Errorf("renames %v, want 3", states)
+		}
+	})
+
+	t.Run("the next backup removes what a killed one left", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "enc")
+		plainDir := filepath.Join(t.TempDir(), "backup")
+		const stamp = "ckan_db_h_2024-03-01_00-02-00.dump"
+		const gpgName = stamp + "_" + "8FD98B2183B2C228.gpg"
+		const otherHost = "ckan_db_other_2024-03-01_00-02-00.dump.partial"
+		left := []string{
+			filepath.Join(out, "2024-03", gpgName+".partial"),
+			filepath.Join(out, "2024-03", gpgName+".sha256"), // its dump never got its name
+			filepath.Join(plainDir, "2024-03", stamp+".partial"),
+		}
+		kept := []string{filepath.Join(plainDir, "2024-03", otherHost), filepath.Join(plainDir, "2024-03", "notes.partial")}
+		for _, f := range append(append([]string{}, left...), kept...) {
+			os.MkdirAll(filepath.Dir(f), 0o700)
+			if err := os.WriteFile(f, []byte("plain data"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		os.Chmod(filepath.Join(plainDir, "2024-03"), 0o500) // as a finished backup leaves it
+		res, err := Run(context.Background(), Options{DatabaseURL: url, Recipients: recipients(t, cv), OutDir: out,
+			Hostname: "h", Now: testNow, KeepPlainDir: plainDir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range left {
+			if _, err := os.Lstat(f); err == nil {
+				t.Errorf("%s is still there", f)
+			}
+		}
+		for _, f := range kept {
+			if _, err := os.Lstat(f); err != nil {
+				t.Errorf("%s (not this host's, or not dcor's name) was removed", f)
+			}
+		}
+		sort.Strings(res.Stale)
+		want := append([]string{}, left...)
+		sort.Strings(want)
+		if strings.Join(res.Stale, " ") != strings.Join(want, " ") {
+			t.Errorf("stale %v, want %v", res.Stale, want)
+		}
+		mode(t, filepath.Join(plainDir, "2024-03"), 0o500)
+	})
+
 	t.Run("two backups in one second get two names", func(t *testing.T) {
 		// A live restore takes a fresh backup, often in the same second as
 		// the backup before it: the second one waits for the next second.
@@ -256,7 +326,7 @@ func TestBackup(t *testing.T) {
 			expect []string
 		}{
 			{"missing database", func(o *Options) { o.DatabaseURL = c.URL("ckan_default", password, "no_such_db") },
-				[]string{"pg_dump of the database", "no_such_db", "exit status 1", `database "no_such_db" does not exist`}},
+				[]string{"backup of the database", "no_such_db", "`" + realPgDump(t, c) + " --format=custom --no-password --dbname=postgresql://ckan_default@", "exit status 1", `database "no_such_db" does not exist`}},
 			{"no database in the URL", func(o *Options) { o.DatabaseURL = strings.TrimSuffix(c.URL("ckan_default", password, "x"), "/x") },
 				[]string{"names no database", "postgresql://ckan_default:****@127.0.0.1:"}},
 			{"not a PostgreSQL URL", func(o *Options) { o.DatabaseURL = "sqlite:///ckan.db" },
@@ -272,7 +342,7 @@ func TestBackup(t *testing.T) {
 			{"not a custom dump", func(o *Options) { o.PgDump = standIn(t, "echo 'CREATE TABLE x ();'") },
 				[]string{"not a custom-format dump"}},
 			{"empty output", func(o *Options) { o.PgDump = standIn(t, "exit 0") }, []string{"wrote nothing"}},
-			{"pg_dump missing", func(o *Options) { o.PgDump = "/nonexistent/pg_dump" }, []string{"start pg_dump", "/nonexistent/pg_dump"}},
+			{"pg_dump missing", func(o *Options) { o.PgDump = "/nonexistent/pg_dump" }, []string{"`/nonexistent/pg_dump --format=custom", "could not start"}},
 			{"disk fills up (injected)", func(o *Options) {
 				o.wrapOutput = func(w io.Writer) io.Writer { return &fullDisk{w: w, left: 200 << 10} }
 			}, []string{"no space left on device", ".partial"}},

@@ -44,15 +44,12 @@ func (db *database) localURI(name string) string {
 	return u.String()
 }
 
-// env is the environment of a PostgreSQL client program connecting to
-// the database: the caller's, without any PGPASSWORD or PGPASSFILE it
-// holds, plus PGPASSWORD when the URL has a password.
-func (db *database) env(base []string) []string {
-	env := withoutPassword(base)
-	if db.HasPassword {
-		env = append(env, "PGPASSWORD="+db.Password)
+// secrets are the forms of the password that messages must not show.
+func (db *database) secrets() []string {
+	if db == nil || db.Password == "" {
+		return nil
 	}
-	return env
+	return []string{db.Password, url.QueryEscape(db.Password), url.PathEscape(db.Password)}
 }
 
 // redact replaces the password in msg by ****.

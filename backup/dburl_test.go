@@ -34,7 +34,9 @@ func TestParseDatabaseURL(t *testing.T) {
 		if db.Masked() != tc.masked || db.uri(db.Name) != tc.uri || db.localURI(db.Name) != tc.local || db.Password != tc.password {
 			t.Errorf("%s:\n masked %s\n uri    %s\n local  %s\n pass   %q", tc.in, db.Masked(), db.uri(db.Name), db.localURI(db.Name), db.Password)
 		}
-		env := strings.Join(db.env([]string{"PGPASSWORD=old", "PATH=/bin"}), " ")
+		t.Setenv("PGPASSWORD", "old")
+		c := db.pgCommand("pg_dump", nil)
+		env := strings.Join(append(c.Env, c.ExtraEnv...), " ")
 		if strings.Contains(env, "old") || (tc.password != "" && !strings.Contains(env, "PGPASSWORD="+tc.password)) {
 			t.Errorf("%s: env %s", tc.in, env)
 		}

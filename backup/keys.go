@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -17,6 +16,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"github.com/DCOR-dev/dcor/internal/runner"
 )
 
 // Recipient is an OpenPGP public key that encrypted dumps are encrypted
@@ -59,12 +60,19 @@ type KeySources struct {
 	GPG string
 	// Now is the time keys must be valid at; zero means now.
 	Now time.Time
+	// Warn, when set, is told of the files in Dir that are skipped:
+	// unreadable, or no OpenPGP key.
+	Warn func(msg string)
 }
 
 // LoadRecipients finds, parses and checks the recipient keys. Keys that
 // are expired or revoked, that have no encryption subkey, or that GnuPG
 // 2.2 could not decrypt for (OpenPGP v5/v6 keys, RFC 9580 algorithms) are
-// refused with a message saying why and what to do.
+// refused with a message saying why and what to do. A secret key, given
+// as a key file or lying in the key directory, is refused naming the
+// file: the host that makes backups must not be able to read them. The
+// key directory is read whenever it is set, so that a secret key there
+// is found even when the recipients are key files.
 func LoadRecipients(ctx context.Context, src KeySources) ([]*Recipient, error) {
 	now := src.Now
 	if now.IsZero() {
@@ -85,10 +93,24 @@ func LoadRecipients(ctx context.Context, src KeySources) ([]*Recipient, error) {
 		}
 		return nil
 	}
+	var dir *keyDir
+	if src.Dir != "" {
+		if dir = readKeyDir(src.Dir); dir.secret != "" {
+			return nil, fmt.Errorf("%s holds a secret key: the backup key directory must hold public keys only; move the file off this host, keep the secret key offline, and put its public key there (gpg --export --armor KEYID)", dir.secret)
+		}
+		if src.Warn != nil {
+			for _, s := range dir.skipped {
+				src.Warn("backup key directory: skipped " + s)
+			}
+		}
+	}
 	for _, f := range src.Files {
 		el, err := readKeyFile(f)
 		if err != nil {
 			return nil, fmt.Errorf("--key-file %s: %w", f, err)
+		}
+		if hasSecret(el) {
+			return nil, fmt.Errorf("--key-file %s holds a secret key: give the public key (gpg --export --armor KEYID > FILE) and keep the secret key off the host that makes backups", f)
 		}
 		if len(el) != 1 {
 			return nil, fmt.Errorf("--key-file %s holds %d keys: give one key per --key-file (gpg --export --armor KEYID > FILE)", f, len(el))
@@ -97,7 +119,6 @@ func LoadRecipients(ctx context.Context, src KeySources) ([]*Recipient, error) {
 			return nil, err
 		}
 	}
-	var dir *keyDir
 	for _, raw := range src.IDs {
 		id, err := ParseKeyID(raw)
 		if err != nil {
@@ -168,11 +189,27 @@ func matches(e *openpgp.Entity, id string) bool {
 	return false
 }
 
+// hasSecret reports whether a key list holds secret key material.
+func hasSecret(el openpgp.EntityList) bool {
+	for _, e := range el {
+		if e.PrivateKey != nil {
+			return true
+		}
+		for _, s := range e.Subkeys {
+			if s.PrivateKey != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // keyDir is the parsed content of the backup key directory.
 type keyDir struct {
 	path    string
 	keys    []*Recipient
-	skipped []string // files that are not OpenPGP keys, with the reason
+	skipped []string // files that are unreadable or no OpenPGP keys, with the reason
+	secret  string   // the first file that holds a secret key
 	missing bool
 }
 
@@ -193,8 +230,11 @@ func readKeyDir(dir string) *keyDir {
 	for _, f := range files {
 		el, err := readKeyFile(f)
 		if err != nil {
-			kd.skipped = append(kd.skipped, fmt.Sprintf("%s (%v)", f, err))
+			kd.skipped = append(kd.skipped, fmt.Sprintf("%s (%v)", f, unwrapPath(err)))
 			continue
+		}
+		if hasSecret(el) && kd.secret == "" {
+			kd.secret = f
 		}
 		for _, e := range el {
 			kd.keys = append(kd.keys, newRecipient(e, f))
@@ -260,7 +300,7 @@ func findKey(ctx context.Context, id string, dir *keyDir, gpg string) (*Recipien
 		msg := fmt.Sprintf("no public key for key id %s: looked in %s and in the GnuPG keyring; put the key there (gpg --export --armor %s > %s/%s.asc) or pass --key-file FILE",
 			id, where, id, dir.path, id)
 		if len(dir.skipped) > 0 {
-			msg += "; skipped files that are no keys: " + strings.Join(dir.skipped, ", ")
+			msg += "; skipped unreadable files or files that are no keys: " + strings.Join(dir.skipped, ", ")
 		}
 		return nil, errors.New(msg)
 	}
@@ -275,21 +315,15 @@ func findKey(ctx context.Context, id string, dir *keyDir, gpg string) (*Recipien
 // missing gpg, an empty keyring or a failing export find nothing.
 func gpgExport(ctx context.Context, id, gpg string) []*Recipient {
 	if gpg == "" {
-		p, err := exec.LookPath("gpg")
-		if err != nil {
-			return nil
-		}
-		gpg = p
+		gpg = "gpg"
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, gpg, "--batch", "--no-tty", "--export", "--", id)
-	var stdout bytes.Buffer
-	cmd.Stdout = &stdout
-	if err := cmd.Run(); err != nil || stdout.Len() == 0 {
+	exported, err := runner.Output(ctx, gpg, "--batch", "--no-tty", "--export", "--", id)
+	if err != nil || len(exported) == 0 {
 		return nil
 	}
-	el, err := openpgp.ReadKeyRing(bufio.NewReader(&stdout))
+	el, err := openpgp.ReadKeyRing(bufio.NewReader(bytes.NewReader(exported)))
 	if err != nil {
 		return nil
 	}

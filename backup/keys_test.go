@@ -127,11 +127,50 @@ func TestLoadRecipients(t *testing.T) {
 		wantErr(t, err, "missing.asc", "no such file")
 		_, err = LoadRecipients(ctx, KeySources{})
 		wantErr(t, err, "no recipient key")
-		// A binary key file and a secret key file work too.
+		// A binary key file works too.
 		bin := filepath.Join(t.TempDir(), "key.gpg")
 		os.WriteFile(bin, gpgMust(t, cv.home, "--export", cv.fpr), 0o644)
-		if rs, err := LoadRecipients(ctx, KeySources{Files: []string{bin, cv.secretFile}}); err != nil || len(rs) != 1 {
-			t.Errorf("binary and secret key files: %v %v", rs, err)
+		if rs, err := LoadRecipients(ctx, KeySources{Files: []string{bin}}); err != nil || len(rs) != 1 {
+			t.Errorf("binary key file: %v %v", rs, err)
+		}
+		// A secret key is refused, armored or binary, naming the file.
+		binSecret := filepath.Join(t.TempDir(), "secret.gpg")
+		os.WriteFile(binSecret, gpgMust(t, cv.home, "--export-secret-keys", cv.fpr), 0o600)
+		for _, f := range []string{cv.secretFile, binSecret} {
+			_, err = LoadRecipients(ctx, KeySources{Files: []string{bin, f}})
+			wantErr(t, err, "--key-file "+f+" holds a secret key")
+		}
+	})
+
+	// The backup key directory: a secret key there is refused, naming it,
+	// whether the recipients come from it or not; unreadable and garbage
+	// .asc files are warnings naming them.
+	t.Run("key directory", func(t *testing.T) {
+		kd := t.TempDir()
+		copyFile(t, rsa.publicFile, filepath.Join(kd, "rsa.asc"))
+		os.WriteFile(filepath.Join(kd, "garbage.asc"), []byte("not a key\n"), 0o644)
+		os.WriteFile(filepath.Join(kd, "unreadable.asc"), []byte("x"), 0o000)
+		var warnings []string
+		warn := func(m string) { warnings = append(warnings, m) }
+		rs, err := LoadRecipients(ctx, KeySources{IDs: []string{rsa.keyID}, Dir: kd, GPG: noGPG, Warn: warn})
+		if err != nil || len(rs) != 1 {
+			t.Fatalf("%v %v", rs, err)
+		}
+		all := strings.Join(warnings, "\n")
+		if !strings.Contains(all, filepath.Join(kd, "garbage.asc")+" (not an OpenPGP key") {
+			t.Errorf("no warning naming the garbage file:\n%s", all)
+		}
+		if os.Geteuid() != 0 && !strings.Contains(all, filepath.Join(kd, "unreadable.asc")+" (permission denied)") {
+			t.Errorf("no warning naming the unreadable file:\n%s", all)
+		}
+		secret := filepath.Join(kd, "zz-secret.asc")
+		copyFile(t, cv.secretFile, secret)
+		for _, src := range []KeySources{
+			{IDs: []string{rsa.keyID}, Dir: kd, GPG: noGPG},
+			{Files: []string{cv.publicFile}, Dir: kd, GPG: noGPG},
+		} {
+			_, err = LoadRecipients(ctx, src)
+			wantErr(t, err, secret+" holds a secret key", "public keys only")
 		}
 	})
 }

@@ -10,9 +10,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
-	"time"
+
+	"github.com/DCOR-dev/dcor/internal/runner"
 )
 
 // findPgProgram returns the path of the PostgreSQL client program name
@@ -58,7 +58,7 @@ func siblingProgram(prog, name string) (string, error) {
 // postgres, for peer authentication over the local socket (the 2021
 // tool's "sudo -u postgres").
 type asPostgres struct {
-	attr *syscall.SysProcAttr // nil when dcor already runs as postgres
+	cred *syscall.Credential // nil when dcor already runs as postgres
 	home string
 }
 
@@ -76,80 +76,30 @@ func postgresUser() (*asPostgres, error) {
 		return nil, errors.New("--as-postgres needs root (to run pg_dump as the system user postgres): run dcor as root, or drop --as-postgres")
 	}
 	return &asPostgres{
-		attr: &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}},
+		cred: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}},
 		home: u.HomeDir,
 	}, nil
 }
 
-// apply makes cmd run as postgres, in "/" (root's working directory may
-// be closed to postgres) with postgres's HOME.
-func (p *asPostgres) apply(cmd *exec.Cmd) {
-	if p == nil {
-		return
+// pgCommand is a PostgreSQL client program connecting to db, run by the
+// runner: with PGPASSWORD from the URL (never in argv), or, with pgUser,
+// as the system user postgres (no password, in "/", since root's working
+// directory may be closed to postgres, with postgres's HOME).
+func (db *database) pgCommand(prog string, pgUser *asPostgres, args ...string) runner.Cmd {
+	c := runner.Cmd{Path: prog, Args: args, Env: withoutPassword(os.Environ()), Secrets: db.secrets()}
+	if pgUser == nil {
+		if db.HasPassword {
+			c.ExtraEnv = []string{"PGPASSWORD=" + db.Password}
+		}
+		return c
 	}
-	if p.attr != nil {
-		cmd.SysProcAttr = p.attr
-	}
-	cmd.Dir = "/"
-	env := cmd.Env[:0:0]
-	for _, kv := range cmd.Env {
+	c.Credential, c.Dir = pgUser.cred, "/"
+	env := c.Env[:0]
+	for _, kv := range c.Env {
 		if !strings.HasPrefix(kv, "HOME=") {
 			env = append(env, kv)
 		}
 	}
-	cmd.Env = append(env, "HOME="+p.home)
-}
-
-// tailBuffer keeps the last max bytes written to it: the end of a
-// program's stderr, which holds its error message.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-	max int
-	cut bool
-}
-
-func newTailBuffer(max int) *tailBuffer { return &tailBuffer{max: max} }
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
-		t.cut = true
-	}
-	return len(p), nil
-}
-
-// String is the kept text, trimmed, marked when its start was cut.
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := strings.TrimSpace(string(t.buf))
-	if t.cut {
-		s = "…" + s
-	}
-	return s
-}
-
-// exitText describes how a finished program ended: "exit status 1",
-// "killed by signal 9 (killed)".
-func exitText(err error) string {
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return fmt.Sprintf("killed by signal %d (%s)", int(ws.Signal()), ws.Signal())
-		}
-		return fmt.Sprintf("exit status %d", ee.ExitCode())
-	}
-	return err.Error()
-}
-
-// stopGracefully makes exec.CommandContext end a program with SIGTERM
-// (pg_dump and pg_restore then close their connection cleanly), and with
-// SIGKILL when it is still running after a while.
-func stopGracefully(cmd *exec.Cmd) {
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 10 * time.Second
+	c.Env = append(env, "HOME="+pgUser.home)
+	return c
 }

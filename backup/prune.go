@@ -118,20 +118,72 @@ func prune(dir, hostname string, keep, keepDays int, now time.Time, current stri
 	return removed, nil
 }
 
-// removeStale removes NAME.partial files that a killed backup (SIGKILL,
-// power loss) left in dir/YYYY-MM/. It runs under the backup lock, when
-// no other backup can be writing them.
-func removeStale(dir string) {
-	for _, pat := range []string{"*/ckan_db_*.gpg.partial", "*/ckan_db_*.gpg.sha256.partial", "*/ckan_db_*.dump.partial"} {
-		files, _ := filepath.Glob(filepath.Join(dir, pat))
-		for _, f := range files {
-			if !monthName.MatchString(filepath.Base(filepath.Dir(f))) {
+// plainName matches the plain dump's file name (dumpName).
+var plainName = regexp.MustCompile(`^ckan_db_(.+)_(\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2})\.dump$`)
+
+// removeStale removes what a killed backup (SIGKILL, power loss) of
+// hostname left in dir/YYYY-MM/: NAME.partial files of dcor's own dump
+// names (encrypted dump, .sha256, plain dump), and a .sha256 whose
+// encrypted dump does not exist (a kill between the two renames of a
+// commit, or of a prune). It must run under the backup lock of dir, when
+// no other backup can be writing there. Other files are never touched.
+// It returns the files it removed.
+func removeStale(dir, hostname string) []string {
+	var removed []string
+	months, _ := os.ReadDir(dir)
+	for _, m := range months {
+		if !m.IsDir() || !monthName.MatchString(m.Name()) {
+			continue
+		}
+		mdir := filepath.Join(dir, m.Name())
+		entries, _ := os.ReadDir(mdir)
+		for _, e := range entries {
+			if !e.Type().IsRegular() || !staleName(mdir, e.Name(), hostname) {
 				continue
 			}
-			name := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(f), ".partial"), ".sha256")
-			if encryptedName.MatchString(name) || strings.HasSuffix(name, ".dump") {
-				os.Remove(f)
+			p := filepath.Join(mdir, e.Name())
+			if err := removeIn(mdir, p); err == nil {
+				removed = append(removed, p)
 			}
 		}
 	}
+	if len(removed) > 0 {
+		syncDirs(removed)
+	}
+	return removed
+}
+
+// staleName reports whether name, in the month directory mdir, is a
+// leftover of a killed backup of hostname.
+func staleName(mdir, name, hostname string) bool {
+	ours := func(n string) bool {
+		if sm := encryptedName.FindStringSubmatch(n); sm != nil {
+			return sm[1] == hostname
+		}
+		sm := plainName.FindStringSubmatch(n)
+		return sm != nil && sm[1] == hostname
+	}
+	if base, ok := strings.CutSuffix(name, ".partial"); ok {
+		return ours(strings.TrimSuffix(base, ".sha256"))
+	}
+	if gpg, ok := strings.CutSuffix(name, ".sha256"); ok && ours(gpg) && strings.HasSuffix(gpg, ".gpg") {
+		_, err := os.Lstat(filepath.Join(mdir, gpg))
+		return os.IsNotExist(err)
+	}
+	return false
+}
+
+// removeIn removes p from dir; a plain dump's month directory is 0500
+// after a backup, so it is opened for the removal when needed.
+func removeIn(dir, p string) error {
+	err := os.Remove(p)
+	if !os.IsPermission(err) {
+		return err
+	}
+	st, serr := os.Stat(dir)
+	if serr != nil || os.Chmod(dir, st.Mode().Perm()|0o700) != nil {
+		return err
+	}
+	defer os.Chmod(dir, st.Mode().Perm())
+	return os.Remove(p)
 }

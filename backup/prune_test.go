@@ -130,17 +130,40 @@ func TestPrune(t *testing.T) {
 	})
 }
 
+// TestRemoveStale: the leftovers of a killed backup of this host go
+// (partials of the encrypted dump, its .sha256 and the plain dump, a
+// .sha256 whose dump is gone), also from a plain dump's 0500 month
+// directory; nothing else does.
 func TestRemoveStale(t *testing.T) {
 	dir := t.TempDir()
+	const gpg = "ckan_db_h_2024-03-01_00-02-00.dump_8FD98B2183B2C228.gpg"
+	const gpg2 = "ckan_db_h_2024-03-02_00-02-00.dump_8FD98B2183B2C228.gpg"
+	const other = "ckan_db_other_2024-03-01_00-02-00.dump_8FD98B2183B2C228.gpg"
 	left := dumpTree(t, dir,
-		"2024-03/ckan_db_h_2024-03-01_00-02-00.dump_8FD98B2183B2C228.gpg.partial",
-		"2024-03/ckan_db_h_2024-03-01_00-02-00.dump_8FD98B2183B2C228.gpg.sha256.partial",
+		"2024-03/"+gpg+".partial",
+		"2024-03/"+gpg+".sha256.partial",
+		"2024-03/ckan_db_h_2024-03-01_00-02-00.dump.partial",
+		"2024-03/"+gpg2+".sha256", // its dump is gone: stale
+		"2024-03/"+other+".partial",
+		"2024-03/"+other+".sha256",
 		"2024-03/other.partial",
-		"2024-03/ckan_db_h_2024-03-01_00-02-00.dump_8FD98B2183B2C228.gpg",
+		"2024-03/"+gpg,
+		"2024-03/"+gpg+".sha256",
+		"plain.partial",
 	)
-	removeStale(dir)
-	got := left()
-	if len(got) != 2 || got[0] != "2024-03/ckan_db_h_2024-03-01_00-02-00.dump_8FD98B2183B2C228.gpg" || got[1] != "2024-03/other.partial" {
-		t.Errorf("left %v", got)
+	os.Chmod(filepath.Join(dir, "2024-03"), 0o500)
+	defer os.Chmod(filepath.Join(dir, "2024-03"), 0o700)
+	removed := removeStale(dir, "h")
+	if len(removed) != 4 {
+		t.Errorf("removed %v", removed)
+	}
+	want := []string{"2024-03/" + gpg, "2024-03/" + gpg + ".sha256", "2024-03/" + other + ".partial",
+		"2024-03/" + other + ".sha256", "2024-03/other.partial", "plain.partial"}
+	sort.Strings(want)
+	if got := left(); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("left\n%v\nwant\n%v", got, want)
+	}
+	if st, _ := os.Stat(filepath.Join(dir, "2024-03")); st.Mode().Perm() != 0o500 {
+		t.Errorf("month directory is %v after the removal, want 0500 again", st.Mode().Perm())
 	}
 }

@@ -8,12 +8,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"github.com/DCOR-dev/dcor/internal/runner"
 )
 
 // RestoreOptions say what Restore does with an encrypted dump: exactly
@@ -261,34 +262,24 @@ func verifyFileProgress(ctx context.Context, path string, key *SecretKey, pgRest
 	}
 	defer done()
 
-	list := exec.CommandContext(ctx, pgRestore, "--list")
 	toc := &tocCounter{}
-	listErr := newTailBuffer(8 << 10)
-	list.Stdout, list.Stderr = toc, listErr
-	listIn, err := list.StdinPipe()
+	list, listIn, err := startFed(ctx, runner.Cmd{Path: pgRestore, Args: []string{"--list"}, Dir: "/", Stdout: toc})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("verify %s: %w", path, err)
 	}
-	full := exec.CommandContext(ctx, pgRestore, "--file=/dev/null")
-	fullErr := newTailBuffer(8 << 10)
-	full.Stderr = fullErr
-	fullIn, err := full.StdinPipe()
+	full, fullIn, err := startFed(ctx, runner.Cmd{Path: pgRestore, Args: []string{"--file=/dev/null"}, Dir: "/"})
 	if err != nil {
-		return nil, err
-	}
-	for _, c := range []*exec.Cmd{list, full} {
-		stopGracefully(c)
-		c.Dir = "/"
-		if err := c.Start(); err != nil {
-			return nil, fmt.Errorf("start pg_restore (%s): %w", pgRestore, err)
-		}
+		listIn.Close()
+		list.Wait()
+		return nil, fmt.Errorf("verify %s: %w", path, err)
 	}
 	// pg_restore --list stops reading after the table of contents: the
 	// rest of the stream goes to the full read only.
 	n, copyErr := copyProgress(io.MultiWriter(&lenientWriter{w: listIn}, fullIn), body, progress)
 	listIn.Close()
 	fullIn.Close()
-	listWait, fullWait := list.Wait(), full.Wait()
+	_, listWait := list.Wait()
+	_, fullWait := full.Wait()
 	var damaged *errDamaged
 	if copyErr != nil && !errors.As(copyErr, &damaged) && ctx.Err() == nil {
 		// pg_restore gave up early: a damaged file explains it best.
@@ -302,15 +293,32 @@ func verifyFileProgress(ctx context.Context, path string, key *SecretKey, pgRest
 	case errors.As(copyErr, &damaged):
 		return nil, copyErr
 	case fullWait != nil:
-		return nil, fmt.Errorf("the dump in %s is incomplete or unreadable: pg_restore failed (%s)%s", path, exitText(fullWait), withOutput(fullErr.String()))
+		return nil, fmt.Errorf("the dump in %s is incomplete or unreadable: %w", path, fullWait)
 	case listWait != nil:
-		return nil, fmt.Errorf("the table of contents of the dump in %s is unreadable: pg_restore --list failed (%s)%s", path, exitText(listWait), withOutput(listErr.String()))
+		return nil, fmt.Errorf("the table of contents of the dump in %s is unreadable: %w", path, listWait)
 	case copyErr != nil:
 		return nil, fmt.Errorf("verify %s: %w", path, copyErr)
 	case toc.entries == 0:
 		return nil, fmt.Errorf("the dump in %s lists no entries (pg_restore --list)", path)
 	}
 	return &Verification{Entries: toc.entries, Tables: toc.tables, DumpSize: n}, nil
+}
+
+// startFed starts c with a pipe on its standard input, which the caller
+// writes and closes.
+func startFed(ctx context.Context, c runner.Cmd) (*runner.Process, *os.File, error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	c.Stdin = pr
+	p, err := runner.Start(ctx, c)
+	pr.Close()
+	if err != nil {
+		pw.Close()
+		return nil, nil, err
+	}
+	return p, pw, nil
 }
 
 // lenientWriter writes to w until w fails (the reader went away), then
@@ -375,17 +383,11 @@ func restoreDB(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 			return nil, err
 		}
 	}
-	env := db.env(os.Environ())
 	uri := db.uri
 	if o.AsPostgres {
-		env = withoutPassword(os.Environ())
 		uri = db.localURI
 	}
-	run := func(cmd *exec.Cmd) {
-		cmd.Env = env
-		stopGracefully(cmd)
-		pgUser.apply(cmd)
-	}
+	pg := func(prog string, args ...string) runner.Cmd { return db.pgCommand(prog, pgUser, args...) }
 	res := &RestoreResult{}
 	live := target == db.Name
 	if live {
@@ -414,23 +416,18 @@ func restoreDB(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 		if o.AsPostgres && db.User != "" {
 			args = append(args, "--owner="+db.User)
 		}
-		cmd := exec.CommandContext(ctx, createdb, append(args, "--", target)...)
-		run(cmd)
-		out := newTailBuffer(8 << 10)
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Run(); err != nil {
-			msg := db.redact(out.String())
+		if out, err := runner.Run(ctx, pg(createdb, append(args, "--", target)...)); err != nil {
 			hint := fmt.Sprintf("choose another --target-db, or drop it first (dropdb %s)", target)
-			if strings.Contains(msg, "permission denied to create database") {
+			if strings.Contains(string(out), "permission denied to create database") {
 				hint = fmt.Sprintf("the user %s may not create databases: add --as-postgres (createdb and pg_restore run as the system user postgres), or ALTER ROLE %s CREATEDB", db.User, db.User)
 			}
-			return nil, fmt.Errorf("create the database %q failed (%s)%s\n%s", target, exitText(err), withOutput(msg), hint)
+			return nil, fmt.Errorf("create the database %q failed: %w\n%s", target, err, hint)
 		}
 	}
 
 	body, done, err := openDump(ctx, o.File, o.Key)
 	if err != nil {
-		dropNew(ctx, live, pgRestore, db, uri, target, run)
+		dropNew(ctx, live, pgRestore, db, pgUser, uri, target)
 		return nil, err
 	}
 	defer done()
@@ -438,21 +435,14 @@ func restoreDB(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	if live {
 		args = append(args, "--clean", "--if-exists")
 	}
-	cmd := exec.CommandContext(ctx, pgRestore, args...)
-	run(cmd)
-	stderr := newTailBuffer(16 << 10)
-	cmd.Stdout, cmd.Stderr = stderr, stderr
-	stdin, err := cmd.StdinPipe()
+	p, stdin, err := startFed(ctx, pg(pgRestore, args...))
 	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		dropNew(ctx, live, pgRestore, db, uri, target, run)
-		return nil, fmt.Errorf("start pg_restore (%s): %w", pgRestore, err)
+		dropNew(ctx, live, pgRestore, db, pgUser, uri, target)
+		return nil, fmt.Errorf("restore into the database %q failed: %w", target, err)
 	}
 	n, copyErr := copyProgress(stdin, body, o.Progress)
 	stdin.Close()
-	waitErr := cmd.Wait()
+	_, waitErr := p.Wait()
 	res.DumpSize = n
 	var damaged *errDamaged
 	if ctx.Err() == nil && copyErr == nil && waitErr == nil {
@@ -465,19 +455,19 @@ func restoreDB(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	case errors.As(copyErr, &damaged):
 		why = copyErr
 	case waitErr != nil:
-		why = fmt.Errorf("pg_restore failed (%s)%s", exitText(waitErr), withOutput(db.redact(stderr.String())))
+		why = waitErr
 	default:
 		why = copyErr
 	}
 	if live {
 		return res, fmt.Errorf("restore into the live database %q failed: %w\nthe database is unchanged (the restore ran in one transaction)", target, why)
 	}
-	dropNew(context.WithoutCancel(ctx), live, pgRestore, db, uri, target, run)
+	dropNew(context.WithoutCancel(ctx), live, pgRestore, db, pgUser, uri, target)
 	return res, fmt.Errorf("restore into the new database %q failed, dropped it again: %w", target, why)
 }
 
 // dropNew drops a database that restoreDB created, after a failure.
-func dropNew(ctx context.Context, live bool, pgRestore string, db *database, uri func(string) string, target string, run func(*exec.Cmd)) {
+func dropNew(ctx context.Context, live bool, pgRestore string, db *database, pgUser *asPostgres, uri func(string) string, target string) {
 	if live {
 		return
 	}
@@ -485,7 +475,5 @@ func dropNew(ctx context.Context, live bool, pgRestore string, db *database, uri
 	if err != nil {
 		return
 	}
-	cmd := exec.CommandContext(ctx, dropdb, "--maintenance-db="+uri(db.Name), "--no-password", "--if-exists", "--", target)
-	run(cmd)
-	cmd.Run()
+	runner.Run(ctx, db.pgCommand(dropdb, pgUser, "--maintenance-db="+uri(db.Name), "--no-password", "--if-exists", "--", target))
 }

@@ -42,6 +42,11 @@ type ScheduleOptions struct {
 	Command string
 	// Keep and KeepDays are passed on as --keep and --keep-days when > 0.
 	Keep, KeepDays int
+	// Root, CKANIni and Config, when set, are passed on as --root,
+	// --ckan-ini and --config: the job uses the host, ckan.ini and site
+	// file that schedule was given. Absolute, plain paths only (they go
+	// into a cron line that /bin/sh runs).
+	Root, CKANIni, Config string
 }
 
 // ScheduleResult lists what Schedule changed, as host paths.
@@ -63,10 +68,12 @@ var (
 )
 
 // Schedule writes, idempotently, the job that runs
-// "dcor encrypted-database-backup" every night: /etc/cron.d/dcor-backup,
-// or a systemd service and timer; the other kind, when dcor wrote it, is
-// removed so that the backup never runs twice. Files are only rewritten
-// when their content changes. Paths resolve under the host's root.
+// "dcor encrypted-database-backup --quiet" every night:
+// /etc/cron.d/dcor-backup, or a systemd service (Type=oneshot, so that a
+// failed run shows in systemctl --failed) and timer; the other kind, when
+// dcor wrote it, is removed so that the backup never runs twice. Files
+// are only rewritten when their content changes. Paths resolve under the
+// host's root. The caller checks that the keys exist.
 func Schedule(h host.Host, o ScheduleOptions) (*ScheduleResult, error) {
 	res := &ScheduleResult{}
 	if o.Remove {
@@ -107,6 +114,18 @@ func Schedule(h host.Host, o ScheduleOptions) (*ScheduleResult, error) {
 	if o.KeepDays > 0 {
 		args = append(args, fmt.Sprintf("--keep-days=%d", o.KeepDays))
 	}
+	for _, f := range []struct{ flag, path string }{{"--root", o.Root}, {"--ckan-ini", o.CKANIni}, {"--config", o.Config}} {
+		if f.path == "" {
+			continue
+		}
+		if !commandPattern.MatchString(f.path) {
+			return nil, fmt.Errorf("%s %q cannot go into the scheduled job: it must be absolute and plain (letters, digits, / . _ + -)", f.flag, f.path)
+		}
+		args = append(args, f.flag+"="+f.path)
+	}
+	// Nothing on success, one line on failure: cron mails any output,
+	// so it mails failures only; systemd marks a failed run failed.
+	args = append(args, "--quiet")
 	command := strings.Join(args, " ")
 	head := scheduleMarker + ": the nightly encrypted backup of the CKAN database.\n" +
 		"# Change it with \"dcor schedule backup\", remove it with \"dcor schedule backup --remove\".\n"
@@ -129,6 +148,8 @@ func Schedule(h host.Host, o ScheduleOptions) (*ScheduleResult, error) {
 		"Description=Encrypted backup of the CKAN database (dcor)\n" +
 		"After=postgresql.service\n\n" +
 		"[Service]\n" +
+		"# oneshot: a backup that fails (exit 1) leaves the unit failed, listed\n" +
+		"# by systemctl --failed; OnFailure= in a drop-in can mail it.\n" +
 		"Type=oneshot\n" +
 		"ExecStart=" + command + "\n" +
 		"Nice=10\n" +

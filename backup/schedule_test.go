@@ -18,7 +18,7 @@ func TestSchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	cron, _ := os.ReadFile(h.Path(CronFile))
-	wantLine := "2 0 * * * root /usr/local/bin/dcor encrypted-database-backup --key-id 8FD98B2183B2C228\n"
+	wantLine := "2 0 * * * root /usr/local/bin/dcor encrypted-database-backup --key-id 8FD98B2183B2C228 --quiet\n"
 	if !strings.HasSuffix(string(cron), wantLine) || !strings.HasPrefix(string(cron), scheduleMarker) {
 		t.Errorf("cron file:\n%s", cron)
 	}
@@ -48,7 +48,33 @@ func TestSchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	cron, _ = os.ReadFile(h.Path(CronFile))
-	if !strings.Contains(string(cron), "45 23 * * * root /usr/local/bin/dcor encrypted-database-backup --key-id 8FD98B2183B2C228 --key-id 3F989792302BBD316E25900B1785FA9C279D46D5 --keep=30\n") {
+	if !strings.Contains(string(cron), "45 23 * * * root /usr/local/bin/dcor encrypted-database-backup --key-id 8FD98B2183B2C228 --key-id 3F989792302BBD316E25900B1785FA9C279D46D5 --keep=30 --quiet\n") {
+		t.Errorf("cron file:\n%s", cron)
+	}
+
+	// The root, ckan.ini and site file of schedule go into the job; a
+	// path that /bin/sh would split or expand is refused.
+	withPaths := o
+	withPaths.Root, withPaths.CKANIni, withPaths.Config = "/srv/host", "/etc/ckan/x/ckan.ini", "/etc/dcor/x.yaml"
+	if _, err := Schedule(h, withPaths); err != nil {
+		t.Fatal(err)
+	}
+	cron, _ = os.ReadFile(h.Path(CronFile))
+	if !strings.Contains(string(cron), " --keep=30 --root=/srv/host --ckan-ini=/etc/ckan/x/ckan.ini --config=/etc/dcor/x.yaml --quiet\n") {
+		t.Errorf("cron file:\n%s", cron)
+	}
+	for _, bad := range []string{"relative/ckan.ini", "/etc/ckan/my ckan.ini", "/etc/$(reboot)"} {
+		badPaths := o
+		badPaths.CKANIni = bad
+		if _, err := Schedule(h, badPaths); err == nil || !strings.Contains(err.Error(), "absolute and plain") {
+			t.Errorf("--ckan-ini %q: %v", bad, err)
+		}
+	}
+	if _, err := Schedule(h, o); err != nil {
+		t.Fatal(err)
+	}
+	cron, _ = os.ReadFile(h.Path(CronFile))
+	if !strings.Contains(string(cron), " --keep=30 --quiet\n") {
 		t.Errorf("cron file:\n%s", cron)
 	}
 
