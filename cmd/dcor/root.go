@@ -139,6 +139,9 @@ $CKAN_INI, else /etc/ckan/default/ckan.ini; the site file is --config, else
 		SilenceUsage:  true,
 		Version:       dcorVersion(),
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if a.json && noJSON(cmd) {
+				return usageErrorf("%s has no JSON output: drop --json", cmd.Name())
+			}
 			return a.checkRoot()
 		},
 	}
@@ -171,6 +174,18 @@ func dcorVersion() string {
 		return bi.Main.Version
 	}
 	return "dev"
+}
+
+// noJSON reports whether cmd is one of the commands whose output is for
+// a shell or a man reader, not a result (man, completion).
+func noJSON(cmd *cobra.Command) bool {
+	for c := cmd; c != nil; c = c.Parent() {
+		switch c.Name() {
+		case "man", "completion":
+			return true
+		}
+	}
+	return false
 }
 
 // checkRoot refuses a --root that is not an existing directory: a typo
