@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/DCOR-dev/dcor/ckandb"
 	"github.com/DCOR-dev/dcor/host"
+	"github.com/DCOR-dev/dcor/internal/runner"
 )
 
 // Site is the DCOR host that access tokens are made on.
@@ -44,7 +45,8 @@ type Request struct {
 	// (NewPassword).
 	Password string
 	// CreateUser creates a missing user through `ckan user add`, with a
-	// random web password nobody knows.
+	// random web password nobody knows (given on ckan's standard input,
+	// never in its argument list).
 	CreateUser bool
 	// Email is the new user's email address (required by CKAN).
 	Email string
@@ -52,6 +54,13 @@ type Request struct {
 	Fullname string
 	// Force replaces an existing access file.
 	Force bool
+	// SiteFQDN is the site's FQDN (the site file's fqdn), "" when unknown.
+	// The certificate must name it or ckan.site_url's host in its CN or a
+	// subjectAltName.
+	SiteFQDN string
+	// OtherHost accepts a certificate that names neither the site's FQDN
+	// nor ckan.site_url's host (a warning instead of a refusal).
+	OtherHost bool
 }
 
 // Result describes an access file that Make wrote.
@@ -110,6 +119,9 @@ func Make(ctx context.Context, site Site, req Request) (*Result, error) {
 		return nil, err
 	}
 	res.Host, res.CertExpires = cert.Host(), cert.Leaf.NotAfter
+	if err := checkCertNames(cert, req, site.Config, res); err != nil {
+		return nil, err
+	}
 	if res.Password == "" {
 		if res.Password, err = NewPassword(); err != nil {
 			return nil, err
@@ -162,6 +174,47 @@ func Make(ctx context.Context, site Site, req Request) (*Result, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// checkCertNames refuses a certificate that names neither the site's
+// FQDN nor ckan.site_url's host (in its CN or a subjectAltName): the
+// access file would send DCOR-Aid to another server, or fail there.
+func checkCertNames(cert Certificate, req Request, cfg Config, res *Result) error {
+	var names, where []string
+	add := func(name, from string) {
+		name = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(name)), ".")
+		if name == "" {
+			return
+		}
+		for _, n := range names {
+			if n == name {
+				return
+			}
+		}
+		names = append(names, name)
+		where = append(where, name+" ("+from+")")
+	}
+	add(req.SiteFQDN, "the site file's fqdn")
+	if u := cfg.get("ckan.site_url"); u != "" {
+		if pu, err := url.Parse(u); err == nil {
+			add(pu.Hostname(), "ckan.site_url")
+		}
+	}
+	if len(names) == 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("cannot check that the certificate (CN %s) is this site's: neither the site file's fqdn nor ckan.site_url is set", cert.Host()))
+		return nil
+	}
+	for _, n := range names {
+		if strings.EqualFold(cert.Host(), n) || cert.Leaf.VerifyHostname(n) == nil {
+			return nil
+		}
+	}
+	msg := fmt.Sprintf("the certificate %s is for CN %s (subjectAltNames: %s), but this site is %s", req.CertFile, cert.Host(), orNone(cert.SANs()), strings.Join(where, " and "))
+	if req.OtherHost {
+		res.Warnings = append(res.Warnings, msg+"; used anyway (--force)")
+		return nil
+	}
+	return errors.New(msg + ": DCOR-Aid would connect to " + cert.Host() + "; pass this site's certificate with --cert, or --force to use this one anyway")
 }
 
 // checkOutput refuses an output path that exists (unless force) or is a
@@ -343,35 +396,29 @@ func (s Site) checkCKAN() error {
 }
 
 // runCKAN runs the ckan command with ckan.ini and returns its standard
-// output. Messages never show the strings in secrets.
-func (s Site) runCKAN(ctx context.Context, secrets []string, args ...string) (string, error) {
+// output; stdin, when not "", is its standard input, and it then runs
+// without a controlling terminal, so that a prompt (getpass) reads it.
+// Messages never show the strings in secrets.
+func (s Site) runCKAN(ctx context.Context, stdin string, secrets []string, args ...string) (string, error) {
 	if err := s.checkCKAN(); err != nil {
 		return "", err
 	}
-	args = append([]string{"-c", s.CKANIni}, args...)
-	cmd := exec.CommandContext(ctx, s.CKAN, args...)
-	cmd.Env = append(os.Environ(), "CKAN_INI="+s.CKANIni)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		shown := make([]string, 0, len(args))
-		for _, a := range args {
-			for _, sec := range secrets {
-				a = strings.ReplaceAll(a, sec, "****")
-			}
-			shown = append(shown, a)
-		}
-		out := tail(stderr.String()+stdout.String(), 15)
-		for _, sec := range secrets {
-			out = strings.ReplaceAll(out, sec, "****")
-		}
-		return "", fmt.Errorf("%s %s: %v\n%s", s.CKAN, strings.Join(shown, " "), err, out)
+	var stdout strings.Builder
+	c := runner.Cmd{Path: s.CKAN, Args: append([]string{"-c", s.CKANIni}, args...),
+		ExtraEnv: []string{"CKAN_INI=" + s.CKANIni}, Stdout: &stdout, Secrets: secrets}
+	if stdin != "" {
+		c.Stdin, c.NoTerminal = strings.NewReader(stdin), true
+	}
+	if _, err := runner.Run(ctx, c); err != nil {
+		return "", err
 	}
 	return stdout.String(), nil
 }
 
-// createUser runs `ckan user add NAME email=E [fullname=N] password=P`
-// with a random password that nobody learns.
+// createUser runs `ckan user add NAME email=E [fullname=N]`. A token user
+// needs no web password, but `ckan user add` asks for one (twice, with
+// getpass): it gets a random one that nobody learns on its standard
+// input, without a terminal, never in its argument list.
 func (s Site) createUser(ctx context.Context, req Request) error {
 	pw := make([]byte, 24)
 	if _, err := rand.Read(pw); err != nil {
@@ -382,8 +429,7 @@ func (s Site) createUser(ctx context.Context, req Request) error {
 	if req.Fullname != "" {
 		args = append(args, "fullname="+req.Fullname)
 	}
-	args = append(args, "password="+password)
-	if _, err := s.runCKAN(ctx, []string{password}, args...); err != nil {
+	if _, err := s.runCKAN(ctx, password+"\n"+password+"\n", []string{password}, args...); err != nil {
 		return fmt.Errorf("create CKAN user %q: %w", req.User, err)
 	}
 	return nil
@@ -395,7 +441,7 @@ var ansiEscape = regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]`)
 // it prints: the last non-empty line of its output (CKAN prints
 // "API Token created:" and then the token on a line of its own).
 func (s Site) ckanToken(ctx context.Context, user, name string) (string, error) {
-	out, err := s.runCKAN(ctx, nil, "user", "token", "add", user, name)
+	out, err := s.runCKAN(ctx, "", nil, "user", "token", "add", user, name)
 	if err != nil {
 		return "", fmt.Errorf("create an API token with the ckan command: %w", err)
 	}
@@ -406,12 +452,4 @@ func (s Site) ckanToken(ctx context.Context, user, name string) (string, error) 
 		}
 	}
 	return "", fmt.Errorf("`ckan user token add %s %s` printed no token", user, name)
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -35,6 +35,54 @@ func TestMake(t *testing.T) {
 	t.Run("CreateUserFailure", func(t *testing.T) { testMakeCreateUserFailure(t, h) })
 	t.Run("NonHS256UsesCKAN", func(t *testing.T) { testMakeNonHS256UsesCKAN(t, h) })
 	t.Run("RollsBackTokenWhenWriteFails", func(t *testing.T) { testMakeRollsBackTokenWhenWriteFails(t, h) })
+	t.Run("CertificateMustNameTheSite", func(t *testing.T) { testMakeCertificateMustNameTheSite(t, h) })
+}
+
+// testMakeCertificateMustNameTheSite: a certificate whose CN and
+// subjectAltNames name neither the site file's FQDN nor ckan.site_url's
+// host is refused, showing both, before the database changes; --force
+// (OtherHost) makes it a warning.
+func testMakeCertificateMustNameTheSite(t *testing.T, h *testHost) {
+	ctx := context.Background()
+	site := h.site(t, ckanStyles[2], "") // ckan.site_url = https://dcor-med.example.org
+	dir := t.TempDir()
+	cert := func(name, cn string, sans ...string) string {
+		leaf, _ := newCert(t, certOptions{cn: cn, dnsNames: sans})
+		return writeFile(t, filepath.Join(dir, name), string(pemOf(leaf)))
+	}
+	other := cert("other.pem", "other.example.org", "other.example.org", "www.other.example.org")
+	n := h.tokenCount(t)
+	_, err := Make(ctx, site, Request{User: "alice", CertFile: other, Out: filepath.Join(dir, "a.dcor-access")})
+	if err == nil {
+		t.Fatal("a certificate of another host was accepted")
+	}
+	for _, want := range []string{other, "CN other.example.org", "other.example.org, www.other.example.org", "dcor-med.example.org (ckan.site_url)", "--force"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "a.dcor-access")); err == nil || h.tokenCount(t) != n {
+		t.Error("refused, but the file or a token was made")
+	}
+	// the site file's FQDN is the other name it may carry
+	_, err = Make(ctx, site, Request{User: "alice", CertFile: other, Out: filepath.Join(dir, "b.dcor-access"), SiteFQDN: "dcor.clinic.example"})
+	if err == nil || !strings.Contains(err.Error(), "dcor.clinic.example (the site file's fqdn) and dcor-med.example.org (ckan.site_url)") {
+		t.Errorf("with a site FQDN: %v", err)
+	}
+	res, err := Make(ctx, site, Request{User: "alice", CertFile: other, Out: filepath.Join(dir, "c.dcor-access"), SiteFQDN: "www.other.example.org"})
+	if err != nil || len(res.Warnings) != 0 {
+		t.Errorf("a SAN naming the site's FQDN: %v %v", res, err)
+	}
+	// --force: made, with the mismatch as a warning
+	res, err = Make(ctx, site, Request{User: "alice", CertFile: other, Out: filepath.Join(dir, "d.dcor-access"), OtherHost: true})
+	if err != nil || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "CN other.example.org") {
+		t.Errorf("--force: %+v %v", res, err)
+	}
+	// the CN alone names the site (no SAN): made, with the SAN warning only
+	cnOnly := cert("cnonly.pem", "DCOR-MED.example.org")
+	if res, err := Make(ctx, site, Request{User: "alice", CertFile: cnOnly, Out: filepath.Join(dir, "e.dcor-access")}); err != nil || len(res.Warnings) != 1 {
+		t.Errorf("CN only: %+v %v", res, err)
+	}
 }
 
 func newTestHost(t *testing.T) *testHost {
@@ -56,7 +104,7 @@ func newTestHost(t *testing.T) *testHost {
 // the site.
 func (h *testHost) site(t *testing.T, s ckanStyle, extra string) Site {
 	t.Helper()
-	path := writeStyle(t, s, "sqlalchemy.url = "+h.dbURL+"\n"+extra)
+	path := writeStyle(t, s, "sqlalchemy.url = "+h.dbURL+"\nckan.site_url = https://dcor-med.example.org\n"+extra)
 	return Site{Config: Config{Lookup: readTestINI(t, path).Get, CKANVersion: s.version}, CKANIni: path}
 }
 
@@ -278,8 +326,14 @@ echo "CKAN_INI=$CKAN_INI" >> "$LOG"
 
 func testMakeCreatesUserWithCKAN(t *testing.T, h *testHost) {
 	ctx := context.Background()
+	// As `ckan user add` without password=: getpass asks twice, on the
+	// terminal when there is one, else on stdin.
 	ckan, log := h.standInCKAN(t, `
 [ "$1 $3 $4" = "-c user add" ] || exit 3
+if (exec 3</dev/tty) 2>/dev/null; then echo "ckan has a terminal to prompt on" >&2; exit 5; fi
+printf 'Password: ' >&2; read -r p1; printf 'Repeat for confirmation: ' >&2; read -r p2
+[ "$p1" = "$p2" ] || { echo "Error: The two entered values do not match." >&2; exit 6; }
+echo "stdin-password=$p1" >> "$LOG"
 "$PSQL" -q "$DB" -c "INSERT INTO \"user\" (id, name, email, state) VALUES ('id-$5', '$5', 'x', 'active')" || exit 4
 echo "Successfully created user: $5"`)
 	site := h.site(t, ckanStyles[3], "")
@@ -294,11 +348,11 @@ echo "Successfully created user: $5"`)
 	}
 	calls, _ := os.ReadFile(log)
 	lines := strings.Split(strings.TrimSpace(string(calls)), "\n")
-	if len(lines) != 2 || !strings.HasPrefix(lines[0], "-c "+site.CKANIni+" user add dave email=dave@example.org fullname=Dave D password=") ||
-		lines[1] != "CKAN_INI="+site.CKANIni {
-		t.Fatalf("ckan called as:\n%s", calls)
+	if len(lines) != 3 || lines[0] != "-c "+site.CKANIni+" user add dave email=dave@example.org fullname=Dave D" ||
+		lines[1] != "CKAN_INI="+site.CKANIni || !strings.HasPrefix(lines[2], "stdin-password=") {
+		t.Fatalf("ckan called as (want no password in its arguments, one on stdin):\n%s", calls)
 	}
-	_, pw, _ := strings.Cut(lines[0], " password=")
+	_, pw, _ := strings.Cut(lines[2], "=")
 	if len(pw) < 22 || pw == res.Password {
 		t.Errorf("web password %q (must be random and not the archive password)", pw)
 	}
@@ -322,7 +376,7 @@ echo "Successfully created user: $5"`)
 }
 
 func testMakeCreateUserFailure(t *testing.T, h *testHost) {
-	ckan, _ := h.standInCKAN(t, `echo "Error: could not create user; args: $*" >&2; exit 1`)
+	ckan, _ := h.standInCKAN(t, `read -r p; echo "Error: could not create user; args: $*; password $p" >&2; exit 1`)
 	site := h.site(t, ckanStyles[3], "")
 	site.CKAN = ckan
 	out := filepath.Join(t.TempDir(), "erin.dcor-access")
@@ -330,8 +384,8 @@ func testMakeCreateUserFailure(t *testing.T, h *testHost) {
 	if err == nil || !strings.Contains(err.Error(), `create CKAN user "erin"`) || !strings.Contains(err.Error(), "could not create user") {
 		t.Fatalf("error %v", err)
 	}
-	if !strings.Contains(err.Error(), "password=****") {
-		t.Errorf("password not masked: %v", err)
+	if !strings.Contains(err.Error(), "password ****") || !strings.Contains(err.Error(), "`"+ckan+" -c ") {
+		t.Errorf("want the command and its output, password masked: %v", err)
 	}
 	if _, err := os.Stat(out); err == nil {
 		t.Error("file written")
