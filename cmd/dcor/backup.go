@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/DCOR-dev/dcor/ckandb"
@@ -41,7 +42,8 @@ func (k *backupKeyFlags) recipients(a *app, s *site.Site) ([]*backup.Recipient, 
 	if dir == "" {
 		dir = s.BackupKeyDir()
 	}
-	return backup.LoadRecipients(a.ctx, backup.KeySources{IDs: k.keyIDs, Files: k.keyFiles, Dir: a.host().Path(dir)})
+	return backup.LoadRecipients(a.ctx, backup.KeySources{IDs: k.keyIDs, Files: k.keyFiles, Dir: a.host().Path(dir),
+		Warn: func(msg string) { fmt.Fprintf(a.stderr, "%s %s\n", a.paint("33", "warning:"), msg) }})
 }
 
 // backupSite is the site file for backups: a missing one is fine (the
@@ -74,6 +76,7 @@ type backupRun struct {
 	passphraseFile string
 	asPostgres     bool
 	pgDump         string
+	quiet          bool
 }
 
 func (b *backupRun) register(cmd *cobra.Command) {
@@ -159,7 +162,11 @@ file that any of them decrypts. Expired and revoked keys, and keys without an
 encryption subkey, are refused.
 
 Under cron it prints exactly one line (file, size, duration, sha256); on a
-terminal it also shows progress. Key files and --verify-with are paths on this
+terminal it also shows progress. With --quiet (the scheduled job) it prints
+nothing on success and one line on failure, so that cron mails only failures.
+A backup that was killed (SIGKILL, power loss) leaves ….partial files; the
+next backup of this host removes them (the plain dump's with the same
+--keep-plain). Key files and --verify-with are paths on this
 machine; the directories are host paths (under --root).`,
 		Example: `  dcor encrypted-database-backup --key-id 8FD98B2183B2C228
   dcor encrypted-database-backup --key-id 8FD98B2183B2C228 --key-file /root/admin2.asc --keep-days 90
@@ -189,12 +196,24 @@ machine; the directories are host paths (under --root).`,
 			}
 			res, err := backup.Run(a.ctx, o)
 			prog.done()
-			if err != nil && res == nil {
-				return &exitError{code: 1, msg: err.Error()}
+			fail := func(err error) error {
+				msg := err.Error()
+				if b.quiet {
+					msg = oneLine(msg)
+				}
+				return &exitError{code: 1, msg: msg}
 			}
-			a.printBackup(res)
+			if err != nil && res == nil {
+				return fail(err)
+			}
+			for _, p := range res.Stale {
+				a.logf("removed %s, left by a killed backup", a.host().HostPath(p))
+			}
+			if !b.quiet || a.json {
+				a.printBackup(res)
+			}
 			if err != nil { // written, but retention failed
-				return &exitError{code: 1, msg: err.Error()}
+				return fail(err)
 			}
 			return nil
 		},
@@ -206,7 +225,20 @@ machine; the directories are host paths (under --root).`,
 	f.IntVar(&b.keepDays, "keep-days", 0, "remove this host's encrypted dumps older than `D` days (0: never)")
 	f.StringVar(&b.verifyWith, "verify-with", "", "decrypt the new dump with the secret key in `FILE` and check it with pg_restore before it gets its name")
 	f.StringVar(&b.passphraseFile, "passphrase-file", "", "passphrase of the --verify-with key, first line of `FILE`")
+	f.BoolVar(&b.quiet, "quiet", false, "print nothing on success and one line on failure (for cron, which mails any output)")
 	return cmd
+}
+
+// oneLine folds a message into one line: its lines, trimmed, joined by
+// " | ".
+func oneLine(msg string) string {
+	var parts []string
+	for _, l := range strings.Split(msg, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, " | ")
 }
 
 // printBackup prints a finished backup: one line, or JSON.

@@ -34,7 +34,8 @@ file that DCOR-Aid opens.
 
 The user must exist and be active in the CKAN database (sqlalchemy.url in
 ckan.ini); --create-user --email E creates a missing user with
-` + "`ckan user add`" + ` (with a random web password nobody learns).
+` + "`ckan user add`" + `: a token user needs no web password, so it gets a random
+one nobody learns, given on ckan's standard input (never in its arguments).
 
 The token is made as CKAN makes it: an api_token row and a JWT signed with the
 secret of ckan.ini (api_token.jwt.encode.secret, else the fallbacks of CKAN
@@ -44,6 +45,8 @@ makes it.
 The certificate is the site file's tls.cert (default
 /etc/ssl/certs/FQDN.cert), or --cert: PEM, the server's certificate first,
 never a private key. Its subject CN is the host name the client connects to.
+A certificate whose CN and subjectAltNames name neither the site's FQDN (site
+file) nor ckan.site_url's host is refused, unless --force.
 
 Unless --password-file is given, a random password (148 bits, groups of
 letters and digits without look-alikes) is printed once: send it through
@@ -74,13 +77,14 @@ any check fails.`,
 				return usageErrorf("with --json, pass --password-file or --show-password: the generated password must go somewhere")
 			}
 			h := a.host()
+			s, err := a.siteFile()
+			if err != nil && !isNoSite(err) {
+				return err
+			}
 			if req.CertFile == "" {
-				s, err := a.siteFile()
-				if err != nil && !isNoSite(err) {
-					return err
-				}
 				req.CertFile = h.Path(s.CertPath())
 			}
+			req.SiteFQDN, req.OtherHost = s.FQDN, req.Force
 			site, err := a.accessTokenSite(h, venv)
 			if err != nil {
 				return err
@@ -104,7 +108,7 @@ any check fails.`,
 	f.BoolVar(&req.CreateUser, "create-user", false, "create the user with `ckan user add` when it does not exist")
 	f.StringVar(&req.Email, "email", "", "email `ADDRESS` of a user created with --create-user")
 	f.StringVar(&req.Fullname, "fullname", "", "full `NAME` of a user created with --create-user")
-	f.BoolVar(&req.Force, "force", false, "replace an existing access file")
+	f.BoolVar(&req.Force, "force", false, "replace an existing access file; accept a certificate that does not name this site")
 	f.BoolVar(&showPassword, "show-password", false, "include the password in --json output")
 	f.StringVar(&venv, "venv", host.DefaultVenv, "CKAN virtualenv `PATH` (its bin/ckan creates users)")
 	return cmd

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 
 	"github.com/DCOR-dev/dcor/backup"
+	"github.com/DCOR-dev/dcor/host"
+	"github.com/DCOR-dev/dcor/internal/runner"
 	"github.com/spf13/cobra"
 )
 
@@ -31,11 +33,18 @@ func (a *app) scheduleBackupCommand() *cobra.Command {
 		Use:   "backup",
 		Short: "Run encrypted-database-backup every night (cron, or a systemd timer)",
 		Long: `schedule backup writes /etc/cron.d/dcor-backup, which runs
-"dcor encrypted-database-backup --key-id ID" as root every night (default
-00:02). With --systemd it writes dcor-backup.service and dcor-backup.timer
-under /etc/systemd/system instead, enables the timer, and removes the cron
-file (and the other way round), so that the backup never runs twice. Files
-are only rewritten when their content changes. --remove removes the job.`,
+"dcor encrypted-database-backup --key-id ID --quiet" as root every night
+(default 00:02): it prints nothing on success and one line on failure, so
+cron mails failures only. With --systemd it writes dcor-backup.service
+(Type=oneshot: a failed run shows in systemctl --failed) and
+dcor-backup.timer under /etc/systemd/system instead, enables the timer, and
+removes the cron file (and the other way round), so that the backup never
+runs twice. Files are only rewritten when their content changes. --remove
+removes the job.
+
+The key must exist now (in the backup key directory or root's GnuPG
+keyring) and be usable. A --root, --ckan-ini or --config given to schedule
+(or $CKAN_INI) goes into the job when it is not the default.`,
 		Example: `  dcor schedule backup --key-id 8FD98B2183B2C228
   dcor schedule backup --key-id 8FD98B2183B2C228 --at 03:30 --keep-days 90 --systemd
   dcor schedule backup --remove`,
@@ -59,6 +68,20 @@ are only rewritten when their content changes. --remove removes the job.`,
 				}
 			}
 			o.Command = dcorPath
+			if !o.Remove {
+				if err := a.scheduledJobFlags(&o); err != nil {
+					return err
+				}
+				// The key must exist now, not fail the first night.
+				s, err := a.backupSite()
+				if err != nil {
+					return &exitError{code: 1, msg: err.Error()}
+				}
+				keys := backupKeyFlags{keyIDs: o.KeyIDs}
+				if _, err := keys.recipients(a, s); err != nil {
+					return &exitError{code: 1, msg: "schedule backup: " + err.Error()}
+				}
+			}
 			res, err := backup.Schedule(h, o)
 			if res != nil {
 				if a.json {
@@ -100,11 +123,34 @@ are only rewritten when their content changes. --remove removes the job.`,
 	return cmd
 }
 
+// scheduledJobFlags puts the --root, ckan.ini and site file of this
+// run into the job when they are not the defaults.
+func (a *app) scheduledJobFlags(o *backup.ScheduleOptions) error {
+	if a.root != "" && filepath.Clean(a.root) != "/" {
+		abs, err := filepath.Abs(a.root)
+		if err != nil {
+			return &exitError{code: 1, msg: fmt.Sprintf("--root %s: %v", a.root, err)}
+		}
+		o.Root = abs
+	}
+	if p := a.ckanIniPath(); filepath.Clean(p) != host.DefaultCKANIni {
+		o.CKANIni = p
+	}
+	if a.config != "" && filepath.Clean(a.config) != host.DefaultSiteFile {
+		o.Config = a.config
+	}
+	for _, f := range []struct{ flag, path string }{{"--ckan-ini (or $CKAN_INI)", o.CKANIni}, {"--config", o.Config}} {
+		if f.path != "" && !filepath.IsAbs(f.path) {
+			return usageErrorf("%s %s: give an absolute path, the scheduled job runs elsewhere", f.flag, f.path)
+		}
+	}
+	return nil
+}
+
 // reloadTimer makes systemd read the changed units and (re)starts the
 // timer, or stops it when it was removed.
 func (a *app) reloadTimer(stop bool) error {
-	systemctl, err := exec.LookPath("systemctl")
-	if err != nil {
+	if _, err := exec.LookPath("systemctl"); err != nil {
 		return nil // no systemd here: the files take effect at its next start
 	}
 	cmds := [][]string{{"daemon-reload"}, {"restart", "dcor-backup.timer"}}
@@ -112,9 +158,9 @@ func (a *app) reloadTimer(stop bool) error {
 		cmds = [][]string{{"stop", "dcor-backup.timer"}, {"daemon-reload"}}
 	}
 	for _, args := range cmds {
-		out, err := exec.CommandContext(a.ctx, systemctl, args...).CombinedOutput()
+		_, err := runner.Combined(a.ctx, "systemctl", args...)
 		if err != nil && !(stop && args[0] == "stop") {
-			return &exitError{code: 1, msg: fmt.Sprintf("systemctl %s: %v: %s", args[0], err, out)}
+			return &exitError{code: 1, msg: err.Error()}
 		}
 		a.logf("systemctl %v", args)
 	}
