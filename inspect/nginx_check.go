@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/DCOR-dev/dcor/change"
 	"os"
 
 	"github.com/DCOR-dev/dcor/host"
@@ -22,15 +23,14 @@ func checkNginx(env *Env) []*Finding {
 	if err != nil {
 		return []*Finding{{Path: p, Severity: Failure, Message: err.Error()}}
 	}
-	// TODO(integrator): thread the run's context through.
-	validate := func(_ string, data []byte) error { return validateNginx(context.Background(), env.Host, p, data) }
+	validate := func(ctx context.Context, _ string, data []byte) error { return validateNginx(ctx, env.Host, p, data) }
 	local := env.Host.Path(p)
 	data, err := os.ReadFile(local)
 	if errors.Is(err, os.ErrNotExist) {
 		return append([]*Finding{{Path: p, Severity: Drift, Fixable: true,
 			Message: fmt.Sprintf("%s is missing; it will be created from the template", p),
 			fix: func(tx *Tx) error {
-				tx.Stage("nginx", p, nil, rendered, 0o644, validate)
+				tx.StageFile("nginx", change.File{Path: p, New: rendered, Mode: 0o644, Validate: validate})
 				return nil
 			}}}, certFindings(env.Host, p, rendered, env.Now)...)
 	}
@@ -55,7 +55,7 @@ func checkNginx(env *Env) []*Finding {
 	fnd := &Finding{Path: p, Severity: Drift, Fixable: true,
 		Message: fmt.Sprintf("%s differs from DCOR's template in %d places", p, len(diffs)),
 		fix: func(tx *Tx) error {
-			tx.Stage("nginx", p, data, updated, 0o644, validate)
+			tx.StageFile("nginx", change.File{Path: p, Old: data, New: updated, Mode: 0o644, Validate: validate})
 			return nil
 		}}
 	for _, d := range diffs {
