@@ -316,7 +316,9 @@ func askMissing(env *Env, opts []templates.Option) (bool, error) {
 		asked = true
 	}
 	if asked {
-		if err := env.Site.Save(env.Host.Path(env.SitePath)); err != nil {
+		// The answers are saved through the run's plan: atomically, with
+		// a dated copy, keeping the file's comments and order.
+		if err := env.planSiteSave(); err != nil {
 			return asked, fmt.Errorf("save %s: %v", env.SitePath, err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/DCOR-dev/dcor/change"
 	"io"
 	"os"
 	"time"
@@ -52,6 +53,10 @@ type Env struct {
 	// ctx is the run's context (checks that run programs or query the
 	// database stop with it).
 	ctx context.Context
+
+	// siteSave is the site file's new content, when values asked at the
+	// prompt are to be saved; Run plans it.
+	siteSave *change.File
 
 	ini      *ckanini.File
 	iniErr   error
@@ -155,4 +160,20 @@ func (e *Env) iniOriginal() []byte {
 		}
 	}
 	return e.iniBytes
+}
+
+// planSiteSave makes the site file's new content (comments and key order
+// kept) for Run to plan.
+func (e *Env) planSiteSave() error {
+	local := e.Host.Path(e.SitePath)
+	old, err := os.ReadFile(local)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	data, err := site.Encode(old, e.Site)
+	if err != nil {
+		return err
+	}
+	e.siteSave = &change.File{Path: e.SitePath, Old: old, New: data, Mode: 0o600}
+	return nil
 }

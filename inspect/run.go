@@ -164,7 +164,12 @@ checks:
 			rep.Interrupted = true
 			break
 		}
-		for _, f := range safeRun(c, env) {
+		found := safeRun(c, env)
+		if env.siteSave != nil {
+			plan.Write("site", *env.siteSave)
+			env.siteSave = nil
+		}
+		for _, f := range found {
 			f.Check = c.Name
 			rep.Findings = append(rep.Findings, f)
 			if opts.Mode == Ask && opts.Show != nil {
