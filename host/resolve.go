@@ -123,11 +123,12 @@ func parentDir(p string) string {
 // root. On the live host ("/") the path is only cleaned: the kernel
 // resolves it.
 //
-// A path that cannot be resolved because of a symbolic link loop gives a
-// path that every system call refuses (it holds a NUL byte), so that the
-// caller's open or stat fails instead of following the loop out of the
-// root; a component that is a file gives the path through it (the
-// kernel says "not a directory"). Use Resolve to get these errors.
+// When p cannot be resolved, Path returns a path on which the caller's
+// system call fails as the kernel's own resolution would: through the
+// file in the way ("not a directory") or the directory dcor may not
+// search ("permission denied"); for a symbolic link loop or any other
+// failure, a path that every system call refuses (it holds a NUL byte),
+// never a link's way out of the root. Resolve returns these errors.
 //
 // To act on a link itself (lstat, readlink, remove, symlink) use
 // PathNoFollow.
@@ -140,12 +141,19 @@ func (h Host) Path(p string) string {
 		return h.Join(resolved)
 	}
 	var pe *fs.PathError
-	if errors.As(err, &pe) && pe.Op == "resolve" && pe.Err == syscall.ENOTDIR {
-		// resolved is a file (no link) and the kernel stops there with
-		// ENOTDIR, whatever follows; the names stay as the caller wrote
-		// them for its message.
-		return h.Join(resolved) + "/" + strings.Join(rest, "/")
+	if errors.As(err, &pe) && (pe.Op == "resolve" && pe.Err == syscall.ENOTDIR ||
+		pe.Op == "lstat" && (errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.ENAMETOOLONG))) {
+		// A file in the way, or a directory dcor may not search: the
+		// kernel stops at the same component, whatever follows, and the
+		// caller's error says why.
+		local := h.Join(resolved)
+		if len(rest) > 0 {
+			local += "/" + strings.Join(rest, "/")
+		}
+		return local
 	}
+	// A loop, or another failure: a path no system call takes, never a
+	// link's way out of the root.
 	return h.Join(resolved) + "\x00"
 }
 

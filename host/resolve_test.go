@@ -256,6 +256,9 @@ func FuzzResolve(f *testing.F) {
 			if !errors.Is(err, syscall.ELOOP) && !errors.Is(err, syscall.ENOTDIR) && !errors.Is(err, syscall.ENAMETOOLONG) {
 				t.Fatalf("Resolve(%q) with l1=%q l2=%q: unexpected error %v", p, t1, t2, err)
 			}
+			if _, serr := os.Stat(h.Path(p)); serr == nil {
+				t.Fatalf("Resolve(%q) with l1=%q l2=%q: %v, but Path gives %q, which exists", p, t1, t2, err, h.Path(p))
+			}
 			return
 		}
 		// No link is left on the way: what exists of it is link-free.
