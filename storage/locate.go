@@ -12,8 +12,8 @@ import (
 // returns its path on this machine and the resolved host path. The
 // error wraps fs.ErrNotExist, ErrBroken or ErrLoop, or says that p is
 // not a regular file.
-func (l Layout) Locate(p string) (local, resolved string, err error) {
-	info, err := os.Lstat(l.Host.Path(p))
+func (l Layout) Locate(p string) (localPath, resolved string, err error) {
+	info, err := os.Lstat(local(l.Host, p))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return "", "", fmt.Errorf("%w: %s does not exist", fs.ErrNotExist, p)
@@ -26,12 +26,12 @@ func (l Layout) Locate(p string) (local, resolved string, err error) {
 		if err != nil {
 			return "", "", err
 		}
-		if info, err = os.Stat(l.Host.Path(resolved)); err != nil {
+		if info, err = os.Stat(local(l.Host, resolved)); err != nil {
 			return "", "", err
 		}
 	}
 	if !info.Mode().IsRegular() {
 		return "", "", fmt.Errorf("%s is not a regular file", resolved)
 	}
-	return l.Host.Path(resolved), resolved, nil
+	return local(l.Host, resolved), resolved, nil
 }

@@ -8,8 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"syscall"
-	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Outcome is what Clean did.
@@ -37,49 +37,76 @@ func (o *Outcome) Bytes() int64 {
 // Clean removes the items of the scan, or, when quarantine is not "",
 // moves each to quarantine/<its host path> so that `cp -a` can bring it
 // back. quarantine is a directory of this machine (not under --root); it
-// must lie outside both trees. Before touching an item Clean checks
-// that it is the very file the scan saw (same inode, size and times)
-// and that its directory still resolves, without symbolic links, inside
-// the resource tree or the users depot. Directories left empty are
-// removed up to, not including, the roots of the two trees.
+// must lie outside both trees. Every removal and move is made relative
+// to directory handles opened from the host's root one component at a
+// time without following symbolic links (see dirStack): an item whose
+// directory is now a link, or gone, is left alone, and a directory that
+// is swapped for a link while Clean runs cannot redirect it. Before
+// touching an item Clean checks, on its directory's handle, that it is
+// the very file the scan saw (same inode, size and times). Directories
+// left empty are removed up to, not including, the roots of the two
+// trees.
 func (r *Result) Clean(l Layout, quarantine string) (*Outcome, error) {
+	var q *dirStack
 	if quarantine != "" {
 		if err := r.checkQuarantine(l, quarantine); err != nil {
 			return nil, err
 		}
+		if err := os.MkdirAll(quarantine, 0o700); err != nil {
+			return nil, fmt.Errorf("quarantine %s: %v", quarantine, unwrapPath(err))
+		}
+		var err error
+		if q, err = openStack(quarantine); err != nil {
+			return nil, fmt.Errorf("quarantine %s: %v", quarantine, unwrapPath(err))
+		}
+		defer q.close()
 	}
+	src, err := openStack(local(l.Host, "/"))
+	if err != nil {
+		return nil, err
+	}
+	defer src.close()
 	out := &Outcome{}
-	res := newResolver(l.Host)
 	dirs := map[string]string{} // emptied candidate dir → its tree root
 	for _, it := range r.Remove {
-		dir := parentDir(it.Path)
+		dir, name := parentDir(it.Path), baseName(it.Path)
 		root := r.rootOf(dir)
-		if root == "" {
+		if root == "" || name == "" {
 			out.Errors = append(out.Errors, fmt.Sprintf("%s: outside the resource tree and the users depot; left alone", it.Path))
 			continue
 		}
-		if got, err := res.resolve(dir); err != nil || got != dir {
+		fd, err := src.open(dir)
+		if moved(err) {
 			out.Skipped = append(out.Skipped, Problem{Changed, it.Path, "its directory moved since the scan; left alone"})
 			continue
 		}
-		local := l.Host.Path(it.Path)
-		info, err := os.Lstat(local)
-		if errors.Is(err, fs.ErrNotExist) {
+		if err != nil {
+			out.Errors = append(out.Errors, fmt.Sprintf("%s: %v", dir, err))
+			continue
+		}
+		var st unix.Stat_t
+		err = unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+		if errors.Is(err, unix.ENOENT) {
 			out.Skipped = append(out.Skipped, Problem{Changed, it.Path, "already gone"})
 			continue
 		}
 		if err != nil {
-			out.Errors = append(out.Errors, err.Error())
+			out.Errors = append(out.Errors, fmt.Sprintf("%s: %v", it.Path, err))
 			continue
 		}
-		if stampOf(info) != it.stamp {
+		if stampOfStat(&st) != it.stamp {
 			out.Skipped = append(out.Skipped, Problem{Changed, it.Path, "changed since the scan; left alone"})
 			continue
 		}
-		if quarantine == "" {
-			err = os.Remove(local)
+		if q == nil {
+			err = unix.Unlinkat(fd, name, 0)
 		} else {
-			err = moveTo(l, it.Path, quarantine)
+			err = moveAt(src, fd, q, dir, name, it.stamp)
+		}
+		var changed errChanged
+		if errors.As(err, &changed) {
+			out.Skipped = append(out.Skipped, Problem{Changed, it.Path, string(changed)})
+			continue
 		}
 		if err != nil {
 			out.Errors = append(out.Errors, fmt.Sprintf("%s: %v", it.Path, unwrapPath(err)))
@@ -96,15 +123,23 @@ func (r *Result) Clean(l Layout, quarantine string) (*Outcome, error) {
 	for _, d := range ordered {
 		root := dirs[d]
 		for d != root && within(d, root) {
-			if os.Remove(l.Host.Path(d)) != nil {
-				break // not empty (or gone): stop climbing
+			parent := parentDir(d)
+			pfd, err := src.open(parent)
+			if err != nil || unix.Unlinkat(pfd, baseName(d), unix.AT_REMOVEDIR) != nil {
+				break // not empty (or gone, or a link): stop climbing
 			}
 			out.Dirs++
-			d = parentDir(d)
+			d = parent
 		}
 	}
 	return out, nil
 }
+
+// errChanged says that an item changed while it was being moved; it is
+// left alone.
+type errChanged string
+
+func (e errChanged) Error() string { return string(e) }
 
 // rootOf is the tree root that holds dir, "" for none.
 func (r *Result) rootOf(dir string) string {
@@ -131,7 +166,7 @@ func (r *Result) checkQuarantine(l Layout, q string) error {
 		if root == "" {
 			continue
 		}
-		if lr := realLocal(l.Host.Path(root)); within(real, lr) || within(lr, real) {
+		if lr := realLocal(local(l.Host, root)); within(real, lr) || within(lr, real) {
 			return fmt.Errorf("quarantine %s overlaps %s; choose a directory outside the resource tree and the users depot", q, root)
 		}
 	}
@@ -151,123 +186,138 @@ func realLocal(p string) string {
 	return filepath.Join(realLocal(filepath.Clean(dir)), base)
 }
 
-// moveTo moves the file at host path p to quarantine/p, creating the
-// directories on the way with the modes and owners of the host's.
-func moveTo(l Layout, p, quarantine string) error {
-	dest := filepath.Join(quarantine, p)
-	if err := mirrorDirs(l, parentDir(p), quarantine); err != nil {
-		return err
-	}
-	if _, err := os.Lstat(dest); err == nil {
-		return fmt.Errorf("%s already exists in the quarantine; left alone", dest)
-	}
-	src := l.Host.Path(p)
-	err := os.Rename(src, dest)
-	if !errors.Is(err, syscall.EXDEV) {
-		return err
-	}
-	if err := copyAcross(src, dest); err != nil {
-		return err
-	}
-	return os.Remove(src)
-}
-
-// mirrorDirs creates quarantine/dir and its parents as the host has them.
-func mirrorDirs(l Layout, dir, quarantine string) error {
-	if err := os.MkdirAll(quarantine, 0o700); err != nil {
-		return err
-	}
-	var missing []string
-	for d := dir; d != "/"; d = parentDir(d) {
-		if _, err := os.Lstat(filepath.Join(quarantine, d)); err == nil {
-			break
-		}
-		missing = append(missing, d)
-	}
-	for i := len(missing) - 1; i >= 0; i-- {
-		d := missing[i]
-		mode := fs.FileMode(0o755)
-		info, err := os.Stat(l.Host.Path(d))
-		if err == nil {
-			mode = info.Mode().Perm()
-		}
-		q := filepath.Join(quarantine, d)
-		if err := os.Mkdir(q, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return err
-		}
-		if sys, ok := statSys(info); ok {
-			_ = os.Lchown(q, int(sys.Uid), int(sys.Gid)) // best effort, as cp -a
-		}
-		if err := os.Chmod(q, mode); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func statSys(info fs.FileInfo) (*syscall.Stat_t, bool) {
-	if info == nil {
-		return nil, false
-	}
-	sys, ok := info.Sys().(*syscall.Stat_t)
-	return sys, ok
-}
-
-// copyAcross copies a file or link to another file system: a file goes
-// to a temporary name, is synced, gets mode, owner and times, and is then
-// renamed, so that dest never holds a partial file.
-func copyAcross(src, dest string) error {
-	info, err := os.Lstat(src)
+// moveAt moves the entry name of the directory handle srcDir (host
+// directory dir, open on src) to the same host path below the
+// quarantine q, creating the directories on the way with the modes and
+// owners of the host's. It never replaces an entry of the quarantine.
+// Across file systems the file is copied and the original removed.
+func moveAt(src *dirStack, srcDir int, q *dirStack, dir, name string, want stamp) error {
+	dstDir, err := q.mirror(dir, src)
 	if err != nil {
 		return err
 	}
-	sys, _ := statSys(info)
-	if info.Mode()&fs.ModeSymlink != 0 {
-		target, err := os.Readlink(src)
+	err = unix.Renameat2(srcDir, name, dstDir, name, unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EINVAL) { // file system without RENAME_NOREPLACE
+		err = renameNoReplace(srcDir, name, dstDir, name)
+	}
+	switch {
+	case errors.Is(err, unix.EEXIST):
+		return fmt.Errorf("%s already exists in the quarantine; left alone", joinHost(dir, name))
+	case !errors.Is(err, unix.EXDEV):
+		return err
+	}
+	if err := copyAt(srcDir, dstDir, name, want); err != nil {
+		return err
+	}
+	// The copy is complete; the original goes unless it changed meanwhile.
+	var st unix.Stat_t
+	if err := unix.Fstatat(srcDir, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || stampOfStat(&st) != want {
+		unix.Unlinkat(dstDir, name, 0)
+		return errChanged("changed while it was copied to the quarantine; left alone")
+	}
+	return unix.Unlinkat(srcDir, name, 0)
+}
+
+// renameNoReplace renames where renameat2 has no RENAME_NOREPLACE: it
+// refuses an existing destination (checked just before, on the handle).
+func renameNoReplace(oldDir int, oldName string, newDir int, newName string) error {
+	var st unix.Stat_t
+	if err := unix.Fstatat(newDir, newName, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
+		return unix.EEXIST
+	}
+	return unix.Renameat(oldDir, oldName, newDir, newName)
+}
+
+// copyAt copies the entry name of srcDir (a file or a link) to dstDir on
+// another file system: a file goes to a temporary name, is synced, gets
+// mode, owner and times, and is then renamed, so that the quarantine
+// never holds a partial file. The file copied must be the one the scan
+// saw.
+func copyAt(srcDir, dstDir int, name string, want stamp) error {
+	var st unix.Stat_t
+	if err := unix.Fstatat(srcDir, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return err
+	}
+	if stampOfStat(&st) != want {
+		return errChanged("changed since the scan; left alone")
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		target, err := readlinkAt(srcDir, name)
 		if err != nil {
 			return err
 		}
-		if err := os.Symlink(target, dest); err != nil {
+		if err := unix.Symlinkat(target, dstDir, name); err != nil {
 			return err
 		}
-		if sys != nil {
-			_ = os.Lchown(dest, int(sys.Uid), int(sys.Gid))
-		}
-		return nil
+		_ = unix.Fchownat(dstDir, name, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW)
+		return unix.UtimesNanoAt(dstDir, name, []unix.Timespec{st.Atim, st.Mtim}, unix.AT_SYMLINK_NOFOLLOW)
 	}
-	in, err := os.Open(src)
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fmt.Errorf("not a regular file or link")
+	}
+	infd, err := unix.Openat(srcDir, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return err
 	}
+	in := os.NewFile(uintptr(infd), name)
 	defer in.Close()
-	tmp := dest + ".dcor-partial"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	var got unix.Stat_t
+	if err := unix.Fstat(infd, &got); err != nil {
+		return err
+	}
+	if stampOfStat(&got) != want {
+		return errChanged("changed since the scan; left alone")
+	}
+	tmp := name + ".dcor-partial"
+	outfd, err := unix.Openat(dstDir, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return err
 	}
+	out := os.NewFile(uintptr(outfd), tmp)
 	_, err = io.Copy(out, in)
 	if err == nil {
 		err = out.Sync()
 	}
+	if err == nil {
+		_ = unix.Fchown(outfd, int(got.Uid), int(got.Gid)) // best effort, as cp -a
+		err = unix.Fchmod(outfd, got.Mode&0o7777)
+	}
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil && sys != nil {
-		_ = os.Chown(tmp, int(sys.Uid), int(sys.Gid))
+	if err == nil {
+		times := []unix.Timespec{got.Atim, got.Mtim}
+		err = unix.UtimesNanoAt(dstDir, tmp, times, unix.AT_SYMLINK_NOFOLLOW)
 	}
 	if err == nil {
-		err = os.Chmod(tmp, info.Mode().Perm())
-	}
-	if err == nil {
-		err = os.Chtimes(tmp, time.Time{}, info.ModTime())
-	}
-	if err == nil {
-		err = os.Rename(tmp, dest)
+		err = unix.Renameat2(dstDir, tmp, dstDir, name, unix.RENAME_NOREPLACE)
+		if errors.Is(err, unix.EINVAL) {
+			err = renameNoReplace(dstDir, tmp, dstDir, name)
+		}
 	}
 	if err != nil {
-		os.Remove(tmp)
+		unix.Unlinkat(dstDir, tmp, 0)
 	}
 	return err
+}
+
+// readlinkAt reads the target of link name in dir.
+func readlinkAt(dir int, name string) (string, error) {
+	for size := 256; ; size *= 2 {
+		buf := make([]byte, size)
+		n, err := unix.Readlinkat(dir, name, buf)
+		if err != nil {
+			return "", err
+		}
+		if n < size {
+			return string(buf[:n]), nil
+		}
+	}
+}
+
+// stampOfStat is the stamp of a stat result (as stampOf).
+func stampOfStat(st *unix.Stat_t) stamp {
+	return stamp{dev: uint64(st.Dev), ino: st.Ino, size: st.Size, mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano()}
 }
 
 // unwrapPath drops the local path from an *fs.PathError (the caller

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -61,7 +62,7 @@ func (r *resolver) resolve(p string) (string, error) {
 			resolved = next
 			continue
 		}
-		info, err := os.Lstat(r.host.Path(next))
+		info, err := os.Lstat(local(r.host, next))
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 			return next, fmt.Errorf("%w: %s does not exist", ErrBroken, next)
 		}
@@ -73,7 +74,7 @@ func (r *resolver) resolve(p string) (string, error) {
 			if hops > maxHops {
 				return next, fmt.Errorf("%w at %s", ErrLoop, next)
 			}
-			target, err := os.Readlink(r.host.Path(next))
+			target, err := os.Readlink(local(r.host, next))
 			if err != nil {
 				return next, err
 			}
@@ -94,6 +95,17 @@ func (r *resolver) resolve(p string) (string, error) {
 	return resolved, nil
 }
 
+// local is the path on this machine of host path p by its text alone,
+// links not followed: storage resolves links itself (resolver), as the
+// host would, and must see a link as a link.
+func local(h host.Host, p string) string {
+	root := h.Root
+	if root == "" {
+		root = "/"
+	}
+	return filepath.Join(root, filepath.Clean("/"+p))
+}
+
 func splitPath(p string) []string {
 	return strings.Split(strings.Trim(p, "/"), "/")
 }
@@ -111,6 +123,11 @@ func parentDir(p string) string {
 		return "/"
 	}
 	return p[:i]
+}
+
+// baseName is the last component of host path p.
+func baseName(p string) string {
+	return p[strings.LastIndexByte(p, '/')+1:]
 }
 
 // within reports whether host path p is dir or lies below it; both must

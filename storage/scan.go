@@ -87,7 +87,7 @@ type Item struct {
 type stamp struct {
 	dev, ino     uint64
 	size         int64
-	mtime, ctime time.Time
+	mtime, ctime int64 // nanoseconds since 1970
 }
 
 // ProblemKind classifies what a scan reports but never removes.
@@ -167,7 +167,7 @@ func Scan(ctx context.Context, l Layout, known *IDSet, start time.Time, opts Opt
 	if err != nil {
 		return nil, fmt.Errorf("resource tree %s: %w", l.Resources, err)
 	}
-	if info, err := os.Stat(l.Host.Path(res.resources)); err != nil || !info.IsDir() {
+	if info, err := os.Stat(local(l.Host, res.resources)); err != nil || !info.IsDir() {
 		return nil, fmt.Errorf("resource tree %s is not a directory", l.Resources)
 	}
 	if depot, err := r.resolve(l.UsersDepot); err == nil {
@@ -247,7 +247,7 @@ type scan struct {
 
 // feed lists a tree root and hands its subdirectories to the workers.
 func (s *scan) feed(ctx context.Context, root string, kind taskKind) {
-	entries, err := readDir(s.layout.Host.Path(root))
+	entries, err := readDir(local(s.layout.Host, root))
 	if err != nil {
 		s.report([]Problem{{Unreadable, root, err.Error()}})
 	}
@@ -362,7 +362,7 @@ func (w *worker) run(t task) {
 }
 
 func (w *worker) list(dir string) []fs.DirEntry {
-	entries, err := readDir(w.layout.Host.Path(dir))
+	entries, err := readDir(local(w.layout.Host, dir))
 	if err != nil {
 		w.problems = append(w.problems, Problem{Unreadable, dir, err.Error()})
 	}
@@ -429,8 +429,8 @@ func brokenNote(err error) string {
 // candidate records p for removal unless it changed after the scan
 // began; for an orphan link it also decides the fate of the target.
 func (w *worker) candidate(p string, kind Kind, isLink bool) {
-	local := w.layout.Host.Path(p)
-	info, err := os.Lstat(local)
+	lp := local(w.layout.Host, p)
+	info, err := os.Lstat(lp)
 	if errors.Is(err, fs.ErrNotExist) {
 		return // removed while we looked
 	}
@@ -445,7 +445,7 @@ func (w *worker) candidate(p string, kind Kind, isLink bool) {
 	}
 	it := Item{Path: p, Kind: kind, Size: info.Size(), stamp: st}
 	if isLink {
-		it.Link, _ = os.Readlink(local)
+		it.Link, _ = os.Readlink(lp)
 		if kind != Garbage {
 			w.linkTarget(&it)
 		} else {
@@ -481,7 +481,7 @@ func (w *worker) linkTarget(it *Item) {
 			return
 		}
 	}
-	info, err := os.Lstat(w.layout.Host.Path(target))
+	info, err := os.Lstat(local(w.layout.Host, target))
 	if err != nil || !info.Mode().IsRegular() {
 		it.Note = "target " + target + " is kept: not a regular file"
 		return
@@ -552,14 +552,14 @@ func idFields(name string) []string {
 }
 
 func (s *scan) changed(st stamp) bool {
-	return !st.mtime.Before(s.settled) || !st.ctime.Before(s.start)
+	return st.mtime >= s.settled.UnixNano() || st.ctime >= s.start.UnixNano()
 }
 
 func stampOf(info fs.FileInfo) stamp {
-	st := stamp{size: info.Size(), mtime: info.ModTime()}
+	st := stamp{size: info.Size(), mtime: info.ModTime().UnixNano()}
 	if sys, ok := info.Sys().(*syscall.Stat_t); ok {
 		st.dev, st.ino = uint64(sys.Dev), sys.Ino
-		st.ctime = time.Unix(sys.Ctim.Sec, sys.Ctim.Nsec)
+		st.ctime = sys.Ctim.Nano()
 	}
 	return st
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/DCOR-dev/dcor/host"
 	"github.com/DCOR-dev/dcor/internal/testtool"
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -42,7 +43,7 @@ func (tr *tree) layout() Layout {
 }
 
 func (tr *tree) mkdir(p string) {
-	if err := os.MkdirAll(tr.host.Path(p), 0o755); err != nil {
+	if err := os.MkdirAll(local(tr.host, p), 0o755); err != nil {
 		tr.t.Fatal(err)
 	}
 }
@@ -50,12 +51,12 @@ func (tr *tree) mkdir(p string) {
 // file writes host path p and dates it an hour ago (before any scan).
 func (tr *tree) file(p, content string) string {
 	tr.mkdir(parentDir(p))
-	local := tr.host.Path(p)
-	if err := os.WriteFile(local, []byte(content), 0o644); err != nil {
+	lp := local(tr.host, p)
+	if err := os.WriteFile(lp, []byte(content), 0o644); err != nil {
 		tr.t.Fatal(err)
 	}
 	old := time.Now().Add(-time.Hour)
-	if err := os.Chtimes(local, old, old); err != nil {
+	if err := os.Chtimes(lp, old, old); err != nil {
 		tr.t.Fatal(err)
 	}
 	return p
@@ -63,7 +64,7 @@ func (tr *tree) file(p, content string) string {
 
 func (tr *tree) link(p, target string) string {
 	tr.mkdir(parentDir(p))
-	if err := os.Symlink(target, tr.host.Path(p)); err != nil {
+	if err := os.Symlink(target, local(tr.host, p)); err != nil {
 		tr.t.Fatal(err)
 	}
 	return p
@@ -91,7 +92,7 @@ func (tr *tree) linkedResource(pkgName, pkgID, id, resName string) (link, target
 }
 
 func (tr *tree) exists(p string) bool {
-	_, err := os.Lstat(tr.host.Path(p))
+	_, err := os.Lstat(local(tr.host, p))
 	return err == nil
 }
 
@@ -309,7 +310,7 @@ func TestScanLeavesNewFilesAlone(t *testing.T) {
 	tr := newTree(t)
 	o := tr.resource(idO)
 	future := time.Now().Add(time.Hour)
-	if err := os.Chtimes(tr.host.Path(o), future, future); err != nil {
+	if err := os.Chtimes(local(tr.host, o), future, future); err != nil {
 		t.Fatal(err)
 	}
 	res := tr.scan()
@@ -322,7 +323,7 @@ func TestScanLeavesNewFilesAlone(t *testing.T) {
 	// A file that changes between the scan and the clean-up stays too.
 	res2 := tr.scan()
 	cond := o + CondensedSuffix
-	if err := os.WriteFile(tr.host.Path(cond), []byte("new content"), 0o644); err != nil {
+	if err := os.WriteFile(local(tr.host, cond), []byte("new content"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out, err := res2.Clean(tr.layout(), "")
@@ -394,6 +395,35 @@ func TestScanUnexpectedEntriesAreLeftAlone(t *testing.T) {
 }
 
 func TestQuarantineRoundTrip(t *testing.T) {
+	quarantineRoundTrip(t, filepath.Join(t.TempDir(), "quarantine"))
+}
+
+// TestQuarantineAcrossFileSystems moves to a quarantine on another file
+// system (tmpfs at /dev/shm): files are copied, with mode and times,
+// links stay links, and the originals go.
+func TestQuarantineAcrossFileSystems(t *testing.T) {
+	var a, b unix.Stat_t
+	if unix.Stat("/dev/shm", &a) != nil || unix.Stat(t.TempDir(), &b) != nil || a.Dev == b.Dev {
+		t.Skip("no /dev/shm on another file system than the test's temporary directory")
+	}
+	q, err := os.MkdirTemp("/dev/shm", "dcor-quarantine-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(q) })
+	quarantineRoundTrip(t, q)
+	err = filepath.Walk(q, func(p string, info os.FileInfo, err error) error {
+		if strings.HasSuffix(p, ".dcor-partial") {
+			t.Errorf("partial copy left: %s", p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func quarantineRoundTrip(t *testing.T, q string) {
 	cp := testtool.Need(t, "cp")
 	tr := newTree(t)
 	tr.resource(idA)
@@ -401,7 +431,6 @@ func TestQuarantineRoundTrip(t *testing.T) {
 	linkP, targetP := tr.linkedResource("set", pkg, idP, "x.rtdc")
 	before := snapshot(t, tr.host.Root)
 	res := tr.scan(idA)
-	q := filepath.Join(t.TempDir(), "quarantine")
 	out, err := res.Clean(tr.layout(), q)
 	if err != nil {
 		t.Fatal(err)
@@ -425,7 +454,7 @@ func TestQuarantineRoundTrip(t *testing.T) {
 		t.Errorf("undo did not restore the tree:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	// A quarantine inside the trees is refused.
-	if _, err := tr.scan(idA).Clean(tr.layout(), tr.host.Path(resourcesDir+"/q")); err == nil {
+	if _, err := tr.scan(idA).Clean(tr.layout(), local(tr.host, resourcesDir+"/q")); err == nil {
 		t.Error("quarantine inside the resource tree accepted")
 	}
 }
@@ -460,8 +489,8 @@ func TestLocate(t *testing.T) {
 	_, target := tr.linkedResource("set", pkg, idB, "x.rtdc")
 	tr.link(l.ResourcePath(idO), "/data/nowhere")
 	tr.link(l.ResourcePath(idP), l.ResourcePath(idP))
-	if local, resolved, err := l.Locate(a); err != nil || resolved != a || local != tr.host.Path(a) {
-		t.Errorf("Locate(file) = %s, %s, %v", local, resolved, err)
+	if lp, resolved, err := l.Locate(a); err != nil || resolved != a || lp != local(tr.host, a) {
+		t.Errorf("Locate(file) = %s, %s, %v", lp, resolved, err)
 	}
 	if _, resolved, err := l.Locate(l.ResourcePath(idB)); err != nil || resolved != target {
 		t.Errorf("Locate(link) = %s, %v", resolved, err)
