@@ -2,6 +2,7 @@ package backup
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,9 +10,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/DCOR-dev/dcor/host"
+	"github.com/DCOR-dev/dcor/change"
+	"github.com/DCOR-dev/dcor/internal/runner"
 )
 
 // Host paths of the nightly backup job.
@@ -49,43 +50,35 @@ type ScheduleOptions struct {
 	Root, CKANIni, Config string
 }
 
-// ScheduleResult lists what Schedule changed, as host paths.
-type ScheduleResult struct {
-	// Written are the files written (new or changed content).
-	Written []string `json:"written"`
-	// Removed are the files removed.
-	Removed []string `json:"removed"`
-	// Unchanged are the files that had the right content already.
-	Unchanged []string `json:"unchanged"`
-	// SystemdChanged says that systemd unit files changed: on a live host
-	// run systemctl daemon-reload, then (re)start or stop dcor-backup.timer.
-	SystemdChanged bool `json:"systemd_changed"`
-}
-
 var (
 	clockPattern   = regexp.MustCompile(`^([01]?[0-9]|2[0-3]):([0-5][0-9])$`)
 	commandPattern = regexp.MustCompile(`^/[A-Za-z0-9/._+-]+$`)
 )
 
-// Schedule writes, idempotently, the job that runs
+// PlanSchedule plans, on the change engine's plan p, the job that runs
 // "dcor encrypted-database-backup --quiet" every night:
 // /etc/cron.d/dcor-backup, or a systemd service (Type=oneshot, so that a
-// failed run shows in systemctl --failed) and timer; the other kind, when
-// dcor wrote it, is removed so that the backup never runs twice. Files
-// are only rewritten when their content changes. Paths resolve under the
-// host's root. The caller checks that the keys exist.
-func Schedule(h host.Host, o ScheduleOptions) (*ScheduleResult, error) {
-	res := &ScheduleResult{}
+// failed run shows in systemctl --failed) and timer, enabled; the other
+// kind, when dcor wrote it, is removed so that the backup never runs
+// twice. A file that holds the right content already is not planned, so
+// a second run changes nothing. On the live host, a change of the
+// systemd units is followed by systemctl daemon-reload and a restart (or
+// stop) of the timer. Paths resolve under the plan's host. The caller
+// checks that the keys exist.
+func PlanSchedule(p *change.Plan, o ScheduleOptions) error {
+	h := p.Host
+	st := &scheduleState{plan: p}
 	if o.Remove {
-		for _, p := range []string{systemdTimerLnk, SystemdTimer, SystemdService, CronFile} {
-			if err := removeManaged(h, p, res); err != nil {
-				return res, err
+		for _, f := range []string{systemdTimerLnk, SystemdTimer, SystemdService, CronFile} {
+			if err := st.remove(f); err != nil {
+				return err
 			}
 		}
-		return res, nil
+		st.systemctl(true)
+		return nil
 	}
 	if len(o.KeyIDs) == 0 {
-		return nil, errors.New("schedule backup needs at least one --key-id")
+		return errors.New("schedule backup needs at least one --key-id")
 	}
 	at := o.At
 	if at == "" {
@@ -93,18 +86,18 @@ func Schedule(h host.Host, o ScheduleOptions) (*ScheduleResult, error) {
 	}
 	m := clockPattern.FindStringSubmatch(at)
 	if m == nil {
-		return nil, fmt.Errorf("--at %q is not a time of day: use HH:MM, e.g. 00:02", o.At)
+		return fmt.Errorf("--at %q is not a time of day: use HH:MM, e.g. 00:02", o.At)
 	}
 	hour, _ := strconv.Atoi(m[1])
 	minute, _ := strconv.Atoi(m[2])
 	if !commandPattern.MatchString(o.Command) {
-		return nil, fmt.Errorf("the dcor program path %q must be absolute and plain (letters, digits, / . _ + -)", o.Command)
+		return fmt.Errorf("the dcor program path %q must be absolute and plain (letters, digits, / . _ + -)", o.Command)
 	}
 	args := []string{o.Command, "encrypted-database-backup"}
 	for _, raw := range o.KeyIDs {
 		id, err := ParseKeyID(raw)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		args = append(args, "--key-id", id)
 	}
@@ -119,7 +112,7 @@ func Schedule(h host.Host, o ScheduleOptions) (*ScheduleResult, error) {
 			continue
 		}
 		if !commandPattern.MatchString(f.path) {
-			return nil, fmt.Errorf("%s %q cannot go into the scheduled job: it must be absolute and plain (letters, digits, / . _ + -)", f.flag, f.path)
+			return fmt.Errorf("%s %q cannot go into the scheduled job: it must be absolute and plain (letters, digits, / . _ + -)", f.flag, f.path)
 		}
 		args = append(args, f.flag+"="+f.path)
 	}
@@ -135,12 +128,16 @@ func Schedule(h host.Host, o ScheduleOptions) (*ScheduleResult, error) {
 			"SHELL=/bin/sh\n" +
 			"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n" +
 			fmt.Sprintf("%d %d * * * root %s\n", minute, hour, command)
-		for _, p := range []string{systemdTimerLnk, SystemdTimer, SystemdService} {
-			if err := removeManaged(h, p, res); err != nil {
-				return res, err
+		for _, f := range []string{systemdTimerLnk, SystemdTimer, SystemdService} {
+			if err := st.remove(f); err != nil {
+				return err
 			}
 		}
-		return res, writeManaged(h, CronFile, []byte(cron), res)
+		if err := st.write(CronFile, []byte(cron)); err != nil {
+			return err
+		}
+		st.systemctl(true)
+		return nil
 	}
 
 	service := head +
@@ -163,93 +160,115 @@ func Schedule(h host.Host, o ScheduleOptions) (*ScheduleResult, error) {
 		"Persistent=true\n\n" +
 		"[Install]\n" +
 		"WantedBy=timers.target\n"
-	if err := removeManaged(h, CronFile, res); err != nil {
-		return res, err
+	if err := st.remove(CronFile); err != nil {
+		return err
 	}
-	if err := writeManaged(h, SystemdService, []byte(service), res); err != nil {
-		return res, err
+	if err := st.write(SystemdService, []byte(service)); err != nil {
+		return err
 	}
-	if err := writeManaged(h, SystemdTimer, []byte(timer), res); err != nil {
-		return res, err
+	if err := st.write(SystemdTimer, []byte(timer)); err != nil {
+		return err
 	}
 	// What "systemctl enable" does: the timer wanted by timers.target.
 	link := h.PathNoFollow(systemdTimerLnk) // the link itself
-	if target, err := os.Readlink(link); err == nil && target == SystemdTimer {
-		res.Unchanged = append(res.Unchanged, systemdTimerLnk)
-		return res, nil
+	if target, err := os.Readlink(link); err != nil || target != SystemdTimer {
+		p.Do("schedule", change.Action{Description: "enable the timer: link " + systemdTimerLnk + " to " + SystemdTimer,
+			Run: func(context.Context) error {
+				if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+					return err
+				}
+				os.Remove(link)
+				return os.Symlink(SystemdTimer, link)
+			}})
+		st.systemdChanged = true
 	}
-	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
-		return res, err
-	}
-	os.Remove(link)
-	if err := os.Symlink(SystemdTimer, link); err != nil {
-		return res, fmt.Errorf("enable the timer: %w", err)
-	}
-	res.Written = append(res.Written, systemdTimerLnk)
-	res.SystemdChanged = true
-	return res, nil
+	st.systemctl(false)
+	return nil
 }
 
-// writeManaged writes content to the host path p unless it holds it
-// already. A file there that dcor did not write is kept as a dated copy.
-func writeManaged(h host.Host, p string, content []byte, res *ScheduleResult) error {
-	path := h.Path(p)
-	old, err := os.ReadFile(path)
+// scheduleState is what PlanSchedule has planned so far.
+type scheduleState struct {
+	plan           *change.Plan
+	systemdChanged bool
+}
+
+// write plans content for the host path f unless it holds it already (a
+// file that dcor did not write is kept as the engine's dated copy).
+func (st *scheduleState) write(f string, content []byte) error {
+	old, err := os.ReadFile(st.plan.Host.Path(f))
 	switch {
 	case err == nil && bytes.Equal(old, content):
-		res.Unchanged = append(res.Unchanged, p)
 		return nil
-	case err == nil && !bytes.HasPrefix(old, []byte(scheduleMarker)):
-		if _, err := host.DatedCopy(path, time.Now()); err != nil {
-			return err
-		}
 	case err != nil && !os.IsNotExist(err):
-		return fmt.Errorf("read %s: %w", path, unwrapPath(err))
+		return fmt.Errorf("read %s: %w", f, unwrapPath(err))
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", filepath.Dir(path), unwrapPath(err))
+	if err != nil {
+		old = nil
 	}
-	if err := host.WriteFileAtomic(path, content, 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, unwrapPath(err))
-	}
-	res.Written = append(res.Written, p)
-	if strings.HasPrefix(p, "/etc/systemd/") {
-		res.SystemdChanged = true
+	st.plan.Write("schedule", change.File{Path: f, Old: old, New: content, Mode: 0o644})
+	if strings.HasPrefix(f, "/etc/systemd/") {
+		st.systemdChanged = true
 	}
 	return nil
 }
 
-// removeManaged removes the host path p when dcor wrote it (or, for the
-// timer link, when it points at dcor's timer). Other files are refused.
-func removeManaged(h host.Host, p string, res *ScheduleResult) error {
-	path := h.Path(p)
-	if p == systemdTimerLnk {
-		path = h.PathNoFollow(p) // the link itself
-		if target, err := os.Readlink(path); err == nil && target == SystemdTimer {
-			if err := os.Remove(path); err != nil {
-				return err
-			}
-			res.Removed = append(res.Removed, p)
-			res.SystemdChanged = true
+// remove plans the removal of the host path f when dcor wrote it (or, for
+// the timer link, when it points at dcor's timer). Other files are refused.
+func (st *scheduleState) remove(f string) error {
+	h := st.plan.Host
+	if f == systemdTimerLnk {
+		link := h.PathNoFollow(f) // the link itself
+		if target, err := os.Readlink(link); err == nil && target == SystemdTimer {
+			st.plan.Do("schedule", change.Action{Description: "remove " + f,
+				Run: func(context.Context) error { return os.Remove(link) }})
+			st.systemdChanged = true
 		}
 		return nil
 	}
+	path := h.Path(f)
 	old, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("read %s: %w", path, unwrapPath(err))
+		return fmt.Errorf("read %s: %w", f, unwrapPath(err))
 	}
 	if !bytes.HasPrefix(old, []byte(scheduleMarker)) {
-		return fmt.Errorf("%s was not written by dcor: remove it by hand if the backup should not run from there", path)
+		return fmt.Errorf("%s was not written by dcor: remove it by hand if the backup should not run from there", f)
 	}
-	if err := os.Remove(path); err != nil {
-		return err
-	}
-	res.Removed = append(res.Removed, p)
-	if strings.HasPrefix(p, "/etc/systemd/") {
-		res.SystemdChanged = true
+	st.plan.Do("schedule", change.Action{Description: "remove " + f, Run: func(context.Context) error {
+		if _, err := change.DatedCopy(h, f, st.plan.Now); err != nil {
+			return err
+		}
+		return os.Remove(path)
+	}})
+	if strings.HasPrefix(f, "/etc/systemd/") {
+		st.systemdChanged = true
 	}
 	return nil
+}
+
+// systemctl plans, on the live host with systemd, the reload of changed
+// units and the restart (or, when stop, the stop) of the timer.
+func (st *scheduleState) systemctl(stop bool) {
+	if !st.systemdChanged || !st.plan.Host.Live() {
+		return
+	}
+	if _, err := os.Stat("/run/systemd/system"); err != nil {
+		return // no systemd running: the files take effect at its next start
+	}
+	cmds := [][]string{{"daemon-reload"}, {"restart", "dcor-backup.timer"}}
+	desc := "systemctl daemon-reload; systemctl restart dcor-backup.timer"
+	if stop {
+		cmds = [][]string{{"stop", "dcor-backup.timer"}, {"daemon-reload"}}
+		desc = "systemctl stop dcor-backup.timer; systemctl daemon-reload"
+	}
+	st.plan.Do("schedule", change.Action{Description: desc, Run: func(ctx context.Context) error {
+		for _, args := range cmds {
+			if _, err := runner.Combined(ctx, "systemctl", args...); err != nil && args[0] != "stop" {
+				return err
+			}
+		}
+		return nil
+	}})
 }

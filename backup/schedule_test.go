@@ -1,19 +1,53 @@
 package backup
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/DCOR-dev/dcor/change"
 	"github.com/DCOR-dev/dcor/host"
 )
+
+// scheduled is what one schedule run did.
+type scheduled struct {
+	written, removed []string
+	systemd          bool
+}
+
+// schedule plans the job and applies the plan, as `dcor schedule backup` does.
+func schedule(h host.Host, o ScheduleOptions) (*scheduled, error) {
+	p := change.New(h, time.Now())
+	if err := PlanSchedule(p, o); err != nil {
+		return nil, err
+	}
+	res := p.Apply(context.Background(), change.ApplyOptions{StopOnError: true})
+	out := &scheduled{}
+	for _, c := range res.Changes {
+		if c.Error != "" {
+			return out, errors.New(c.Error)
+		}
+		switch {
+		case c.Path != "":
+			out.written = append(out.written, c.Path)
+		case strings.HasPrefix(c.Action, "remove "):
+			out.removed = append(out.removed, strings.TrimPrefix(c.Action, "remove "))
+		}
+		if strings.Contains(c.Path+c.Action, "/etc/systemd/") {
+			out.systemd = true
+		}
+	}
+	return out, nil
+}
 
 func TestSchedule(t *testing.T) {
 	h := host.New(t.TempDir())
 	o := ScheduleOptions{KeyIDs: []string{"0x8fd98b2183b2c228"}, Command: "/usr/local/bin/dcor"}
-	res, err := Schedule(h, o)
+	res, err := schedule(h, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,8 +56,8 @@ func TestSchedule(t *testing.T) {
 	if !strings.HasSuffix(string(cron), wantLine) || !strings.HasPrefix(string(cron), scheduleMarker) {
 		t.Errorf("cron file:\n%s", cron)
 	}
-	if len(res.Written) != 1 || res.Written[0] != CronFile {
-		t.Errorf("written %v", res.Written)
+	if len(res.written) != 1 || res.written[0] != CronFile {
+		t.Errorf("written %v", res.written)
 	}
 	st, _ := os.Stat(h.Path(CronFile))
 	if st.Mode().Perm() != 0o644 {
@@ -33,18 +67,18 @@ func TestSchedule(t *testing.T) {
 	// Idempotent: the same options write nothing.
 	old := time.Now().Add(-time.Hour)
 	os.Chtimes(h.Path(CronFile), old, old)
-	res, err = Schedule(h, o)
+	res, err = schedule(h, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	st2, _ := os.Stat(h.Path(CronFile))
-	if len(res.Written) != 0 || len(res.Unchanged) != 1 || !st2.ModTime().Equal(old) {
-		t.Errorf("second run wrote %v (mtime %v)", res.Written, st2.ModTime())
+	if len(res.written) != 0 || !st2.ModTime().Equal(old) {
+		t.Errorf("second run wrote %v (mtime %v)", res.written, st2.ModTime())
 	}
 
 	// Another time and retention rewrite it.
 	o.At, o.Keep, o.KeyIDs = "23:45", 30, []string{"8FD98B2183B2C228", "3F989792302BBD316E25900B1785FA9C279D46D5"}
-	if _, err := Schedule(h, o); err != nil {
+	if _, err := schedule(h, o); err != nil {
 		t.Fatal(err)
 	}
 	cron, _ = os.ReadFile(h.Path(CronFile))
@@ -56,7 +90,7 @@ func TestSchedule(t *testing.T) {
 	// path that /bin/sh would split or expand is refused.
 	withPaths := o
 	withPaths.Root, withPaths.CKANIni, withPaths.Config = "/srv/host", "/etc/ckan/x/ckan.ini", "/etc/dcor/x.yaml"
-	if _, err := Schedule(h, withPaths); err != nil {
+	if _, err := schedule(h, withPaths); err != nil {
 		t.Fatal(err)
 	}
 	cron, _ = os.ReadFile(h.Path(CronFile))
@@ -66,11 +100,11 @@ func TestSchedule(t *testing.T) {
 	for _, bad := range []string{"relative/ckan.ini", "/etc/ckan/my ckan.ini", "/etc/$(reboot)"} {
 		badPaths := o
 		badPaths.CKANIni = bad
-		if _, err := Schedule(h, badPaths); err == nil || !strings.Contains(err.Error(), "absolute and plain") {
+		if _, err := schedule(h, badPaths); err == nil || !strings.Contains(err.Error(), "absolute and plain") {
 			t.Errorf("--ckan-ini %q: %v", bad, err)
 		}
 	}
-	if _, err := Schedule(h, o); err != nil {
+	if _, err := schedule(h, o); err != nil {
 		t.Fatal(err)
 	}
 	cron, _ = os.ReadFile(h.Path(CronFile))
@@ -80,7 +114,7 @@ func TestSchedule(t *testing.T) {
 
 	// systemd replaces cron.
 	o.Systemd = true
-	res, err = Schedule(h, o)
+	res, err = schedule(h, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,21 +131,21 @@ func TestSchedule(t *testing.T) {
 	if target, _ := os.Readlink(h.PathNoFollow(systemdTimerLnk)); target != SystemdTimer {
 		t.Errorf("timer not enabled: link to %q", target)
 	}
-	if !res.SystemdChanged || len(res.Removed) != 1 {
+	if !res.systemd || len(res.removed) != 1 {
 		t.Errorf("result %+v", res)
 	}
-	res, _ = Schedule(h, o)
-	if res.SystemdChanged || len(res.Written) != 0 {
+	res, _ = schedule(h, o)
+	if res.systemd || len(res.written) != 0 {
 		t.Errorf("second systemd run changed %+v", res)
 	}
 
 	// Remove removes everything dcor wrote.
-	res, err = Schedule(h, ScheduleOptions{Remove: true})
+	res, err = schedule(h, ScheduleOptions{Remove: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Removed) != 3 || !res.SystemdChanged {
-		t.Errorf("removed %v", res.Removed)
+	if len(res.removed) != 3 || !res.systemd {
+		t.Errorf("removed %v", res.removed)
 	}
 	for _, p := range []string{CronFile, SystemdService, SystemdTimer, systemdTimerLnk} {
 		if _, err := os.Lstat(h.PathNoFollow(p)); !os.IsNotExist(err) {
@@ -124,14 +158,14 @@ func TestScheduleForeignFiles(t *testing.T) {
 	h := host.New(t.TempDir())
 	os.MkdirAll(filepath.Dir(h.Path(CronFile)), 0o755)
 	os.WriteFile(h.Path(CronFile), []byte("0 1 * * * root /root/scripts/encrypted_database_backup.sh\n"), 0o644)
-	_, err := Schedule(h, ScheduleOptions{Remove: true})
+	_, err := schedule(h, ScheduleOptions{Remove: true})
 	if err == nil || !strings.Contains(err.Error(), "not written by dcor") {
 		t.Errorf("remove of a hand-written file: %v", err)
 	}
-	if _, err := Schedule(h, ScheduleOptions{KeyIDs: []string{"8FD98B2183B2C228"}, Command: "/usr/bin/dcor"}); err != nil {
+	if _, err := schedule(h, ScheduleOptions{KeyIDs: []string{"8FD98B2183B2C228"}, Command: "/usr/bin/dcor"}); err != nil {
 		t.Fatal(err)
 	}
-	copies, _ := filepath.Glob(h.Path(CronFile) + ".dcor-*")
+	copies := change.Copies(h, CronFile)
 	if len(copies) != 1 {
 		t.Errorf("the hand-written file was not kept as a copy: %v", copies)
 	}
@@ -144,7 +178,7 @@ func TestScheduleForeignFiles(t *testing.T) {
 		{KeyIDs: []string{"8FD98B2183B2C228"}, Command: "/usr/bin/dcor", At: "2am"},
 		{Command: "/usr/bin/dcor"},
 	} {
-		if _, err := Schedule(h, o); err == nil {
+		if _, err := schedule(h, o); err == nil {
 			t.Errorf("%+v accepted", o)
 		}
 	}

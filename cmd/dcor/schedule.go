@@ -1,15 +1,15 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"time"
 
 	"github.com/DCOR-dev/dcor/backup"
+	"github.com/DCOR-dev/dcor/change"
 	"github.com/DCOR-dev/dcor/host"
-	"github.com/DCOR-dev/dcor/internal/runner"
 	"github.com/spf13/cobra"
 )
 
@@ -26,9 +26,15 @@ func (a *app) scheduleCommand() *cobra.Command {
 	return cmd
 }
 
+// scheduleBackupOptions are the flags of `dcor schedule backup`.
+type scheduleBackupOptions struct {
+	backup.ScheduleOptions
+	dcorPath    string
+	check, diff bool
+}
+
 func (a *app) scheduleBackupCommand() *cobra.Command {
-	var o backup.ScheduleOptions
-	var dcorPath string
+	var o scheduleBackupOptions
 	cmd := &cobra.Command{
 		Use:   "backup",
 		Short: "Run encrypted-database-backup every night (cron, or a systemd timer)",
@@ -39,8 +45,9 @@ cron mails failures only. With --systemd it writes dcor-backup.service
 (Type=oneshot: a failed run shows in systemctl --failed) and
 dcor-backup.timer under /etc/systemd/system instead, enables the timer, and
 removes the cron file (and the other way round), so that the backup never
-runs twice. Files are only rewritten when their content changes. --remove
-removes the job.
+runs twice. Files are only rewritten when their content changes; a replaced
+file is kept in /var/backups/dcor. --remove removes the job. --check says
+whether anything would change (exit 1), --diff shows how.
 
 The key must exist now (in the backup key directory or root's GnuPG
 keyring) and be usable. A --root, --ckan-ini or --config given to schedule
@@ -50,66 +57,7 @@ keyring) and be usable. A --root, --ckan-ini or --config given to schedule
   dcor schedule backup --remove`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.Remove && (len(o.KeyIDs) > 0 || o.At != "" || o.Systemd) {
-				return usageErrorf("--remove takes no other flags")
-			}
-			if !o.Remove && len(o.KeyIDs) == 0 {
-				return usageErrorf("schedule backup needs --key-id ID (the recipient of the nightly backups)")
-			}
-			h := a.host()
-			if dcorPath == "" {
-				dcorPath = "/usr/local/bin/dcor"
-				if h.Live() {
-					if exe, err := os.Executable(); err == nil {
-						if real, err := filepath.EvalSymlinks(exe); err == nil {
-							dcorPath = real
-						}
-					}
-				}
-			}
-			o.Command = dcorPath
-			if !o.Remove {
-				if err := a.scheduledJobFlags(&o); err != nil {
-					return err
-				}
-				// The key must exist now, not fail the first night.
-				s, err := a.backupSite()
-				if err != nil {
-					return &exitError{code: 1, msg: err.Error()}
-				}
-				keys := backupKeyFlags{keyIDs: o.KeyIDs}
-				if _, err := keys.recipients(a, s); err != nil {
-					return &exitError{code: 1, msg: "schedule backup: " + err.Error()}
-				}
-			}
-			res, err := backup.Schedule(h, o)
-			if res != nil {
-				if a.json {
-					enc := json.NewEncoder(a.stdout)
-					enc.SetIndent("", "  ")
-					enc.Encode(res)
-				} else {
-					for _, p := range res.Written {
-						fmt.Fprintf(a.stdout, "wrote %s\n", p)
-					}
-					for _, p := range res.Removed {
-						fmt.Fprintf(a.stdout, "removed %s\n", p)
-					}
-					for _, p := range res.Unchanged {
-						a.logf("unchanged %s", p)
-					}
-					if len(res.Written) == 0 && len(res.Removed) == 0 {
-						fmt.Fprintln(a.stdout, "the backup schedule is up to date")
-					}
-				}
-			}
-			if err != nil {
-				return &exitError{code: 1, msg: err.Error()}
-			}
-			if res.SystemdChanged && h.Live() {
-				return a.reloadTimer(o.Remove || !o.Systemd)
-			}
-			return nil
+			return a.runScheduleBackup(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
@@ -119,8 +67,61 @@ keyring) and be usable. A --root, --ckan-ini or --config given to schedule
 	f.BoolVar(&o.Remove, "remove", false, "remove the scheduled backup")
 	f.IntVar(&o.Keep, "keep", 0, "pass --keep `N` to the backup")
 	f.IntVar(&o.KeepDays, "keep-days", 0, "pass --keep-days `D` to the backup")
-	f.StringVar(&dcorPath, "dcor", "", "the dcor `PROGRAM` the job runs (default: this one; /usr/local/bin/dcor under --root)")
+	f.StringVar(&o.dcorPath, "dcor", "", "the dcor `PROGRAM` the job runs (default: this one; /usr/local/bin/dcor under --root)")
+	f.BoolVar(&o.check, "check", false, "change nothing; exit 1 when the schedule would change")
+	f.BoolVar(&o.diff, "diff", false, "show the diffs of the files")
 	return cmd
+}
+
+// runScheduleBackup is `dcor schedule backup`.
+func (a *app) runScheduleBackup(ctx context.Context, o scheduleBackupOptions) error {
+	if o.Remove && (len(o.KeyIDs) > 0 || o.At != "" || o.Systemd) {
+		return usageErrorf("--remove takes no other flags")
+	}
+	if !o.Remove && len(o.KeyIDs) == 0 {
+		return usageErrorf("schedule backup needs --key-id ID (the recipient of the nightly backups)")
+	}
+	h := a.host()
+	if o.dcorPath == "" {
+		o.dcorPath = "/usr/local/bin/dcor"
+		if h.Live() {
+			if exe, err := os.Executable(); err == nil {
+				if real, err := filepath.EvalSymlinks(exe); err == nil {
+					o.dcorPath = real
+				}
+			}
+		}
+	}
+	o.Command = o.dcorPath
+	if !o.Remove {
+		if err := a.scheduledJobFlags(&o.ScheduleOptions); err != nil {
+			return err
+		}
+		// The key must exist now, not fail the first night.
+		s, err := a.backupSite()
+		if err != nil {
+			return &exitError{code: 1, msg: err.Error()}
+		}
+		keys := backupKeyFlags{keyIDs: o.KeyIDs}
+		if _, err := keys.recipients(a, s); err != nil {
+			return &exitError{code: 1, msg: "schedule backup: " + err.Error()}
+		}
+	}
+	plan := change.New(h, time.Now())
+	if err := backup.PlanSchedule(plan, o.ScheduleOptions); err != nil {
+		return &exitError{code: 1, msg: err.Error()}
+	}
+	if plan.Empty() && !a.json {
+		fmt.Fprintln(a.stdout, "the backup schedule is up to date")
+		return nil
+	}
+	rep, err := a.carryOut(ctx, plan, planOptions{check: o.check, diff: o.diff, stopOnError: true})
+	if a.json {
+		if jerr := a.emit(rep); jerr != nil {
+			return jerr
+		}
+	}
+	return err
 }
 
 // scheduledJobFlags puts the --root, ckan.ini and site file of this
@@ -143,26 +144,6 @@ func (a *app) scheduledJobFlags(o *backup.ScheduleOptions) error {
 		if f.path != "" && !filepath.IsAbs(f.path) {
 			return usageErrorf("%s %s: give an absolute path, the scheduled job runs elsewhere", f.flag, f.path)
 		}
-	}
-	return nil
-}
-
-// reloadTimer makes systemd read the changed units and (re)starts the
-// timer, or stops it when it was removed.
-func (a *app) reloadTimer(stop bool) error {
-	if _, err := exec.LookPath("systemctl"); err != nil {
-		return nil // no systemd here: the files take effect at its next start
-	}
-	cmds := [][]string{{"daemon-reload"}, {"restart", "dcor-backup.timer"}}
-	if stop {
-		cmds = [][]string{{"stop", "dcor-backup.timer"}, {"daemon-reload"}}
-	}
-	for _, args := range cmds {
-		_, err := runner.Combined(a.ctx, "systemctl", args...)
-		if err != nil && !(stop && args[0] == "stop") {
-			return &exitError{code: 1, msg: err.Error()}
-		}
-		a.logf("systemctl %v", args)
 	}
 	return nil
 }
