@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
+	"time"
 
+	"github.com/DCOR-dev/dcor/change"
 	"github.com/DCOR-dev/dcor/host"
 	"github.com/DCOR-dev/dcor/templates"
 	"github.com/spf13/cobra"
@@ -22,6 +25,18 @@ func (a *app) templatesCommand() *cobra.Command {
 		Short: "List the templates and where they go on the host",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.json {
+				type entry struct {
+					Name        string `json:"name"`
+					Path        string `json:"path"`
+					Description string `json:"description"`
+				}
+				list := []entry{}
+				for _, t := range templates.List() {
+					list = append(list, entry{t.Name, t.Path, t.Description})
+				}
+				return a.emit(list)
+			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			for _, t := range templates.List() {
 				p := t.Path
@@ -51,6 +66,9 @@ func (a *app) templatesCommand() *cobra.Command {
 			if err != nil {
 				return usageErrorf("%v", err)
 			}
+			if a.json {
+				return a.emit(map[string]string{"name": args[0], "content": string(out)})
+			}
 			_, err = a.stdout.Write(out)
 			return err
 		},
@@ -58,10 +76,15 @@ func (a *app) templatesCommand() *cobra.Command {
 	show.Flags().BoolVar(&showSecrets, "show-secrets", false, "print passwords and keys as they are instead of ****")
 	cmd.AddCommand(show)
 	var outDir string
+	var check, diff bool
 	render := &cobra.Command{
 		Use:   "render --out DIR",
 		Short: "Write every template, rendered for this site, under DIR at its host path (files with secrets 0600)",
-		Args:  cobra.NoArgs,
+		Long: `render writes every template, rendered for this site, under DIR at its host
+path, through the change engine: a file that changes is kept in
+DIR/var/backups/dcor, files that hold secrets are 0600, --check says whether
+anything would change (exit 1) and --diff shows how (secrets masked).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if outDir == "" {
 				return usageErrorf("render needs --out DIR")
@@ -70,6 +93,11 @@ func (a *app) templatesCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := os.MkdirAll(outDir, 0o755); err != nil {
+				return &exitError{code: 1, msg: err.Error()}
+			}
+			// DIR is a host of its own: the engine writes under it.
+			plan := change.New(host.New(outDir), time.Now())
 			for _, t := range templates.List() {
 				out, err := templates.Render(t.Name, p)
 				if err != nil {
@@ -79,25 +107,36 @@ func (a *app) templatesCommand() *cobra.Command {
 				if rel == "" {
 					rel = t.Name + ".ini"
 				}
-				dst := filepath.Join(outDir, filepath.Clean("/"+rel))
-				if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-					return &exitError{code: 1, msg: err.Error()}
-				}
+				rel = filepath.Clean("/" + rel)
 				// A file that holds secrets is for root's eyes only.
 				mode := os.FileMode(0o644)
 				if t.Secret || !bytes.Equal(templates.MaskSecrets(out), out) {
 					mode = 0o600
 				}
-				if err := host.WriteFileAtomic(dst, out, mode); err != nil {
-					return &exitError{code: 1, msg: err.Error()}
+				old, err := os.ReadFile(plan.Host.Path(rel))
+				if err != nil {
+					old = nil
 				}
-				if !a.json {
-					fmt.Fprintf(a.stdout, "wrote %s\n", dst)
+				plan.Write("render", change.File{Path: rel, Old: old, New: out, Mode: mode})
+				local := plan.Host.Path(rel)
+				if info, err := os.Stat(local); err == nil && mode == 0o600 && info.Mode().Perm() != mode {
+					plan.Do("render", change.Action{Description: fmt.Sprintf("chmod 0600 %s (it holds secrets)", rel),
+						Run: func(context.Context) error { return os.Chmod(local, mode) }})
 				}
 			}
-			return nil
+			rep, err := a.carryOut(cmd.Context(), plan, planOptions{check: check, diff: diff})
+			if a.json {
+				if jerr := a.emit(rep); jerr != nil {
+					return jerr
+				}
+			} else if len(rep.Changes) == 0 {
+				fmt.Fprintf(a.stdout, "the templates under %s are up to date\n", outDir)
+			}
+			return err
 		},
 	}
+	render.Flags().BoolVar(&check, "check", false, "change nothing; exit 1 when a file would change")
+	render.Flags().BoolVar(&diff, "diff", false, "show the diffs (secrets masked)")
 	render.Flags().StringVar(&outDir, "out", "", "output `DIR`")
 	cmd.AddCommand(render)
 	return cmd
