@@ -43,8 +43,12 @@ type Env struct {
 	// Quarantine, when set, is the directory of this machine that the
 	// orphans check moves files to instead of deleting them.
 	Quarantine string
-	// MaxDelete, when above 0, lets the orphans clean-up remove up to that
-	// many files in place of the 5 % guard (--max-delete).
+	// MaxDelete is the most files the orphans clean-up may remove
+	// (--max-delete N); 0 means not given. It replaces the orphan
+	// guard's limit (5 % of the scanned files, when that is more than
+	// 100); the guard's other two rules (a database without live
+	// resources, a tree holding the files of fewer than half of the
+	// live resources) hold whatever it is.
 	MaxDelete int
 	// VerifyChecksums makes the resources check compare every file's
 	// sha256 with the database.

@@ -57,10 +57,36 @@ func checkOrphans(env *Env) []*Finding {
 	}
 	env.logf("orphans: %d files and links scanned, %d live resources", res.Files, known.Len())
 	var out []*Finding
-	if len(res.Remove) > 0 {
+	if ref := res.Guard(known.Len(), env.MaxDelete); ref != nil {
+		totals := tally(res.Remove)
+		out = append(out, &Finding{Path: l.Resources, Severity: Failure, Totals: totals,
+			Message: refusal(ref), Details: listItems(res.Remove)})
+	} else if len(res.Remove) > 0 {
 		out = append(out, orphanFinding(env, l, res))
 	}
 	return append(out, problemFindings(res.Problems)...)
+}
+
+// refusal says why the orphan guard refused the clean-up, with the
+// numbers and what --max-delete can and cannot change.
+func refusal(r *storage.Refusal) string {
+	head := fmt.Sprintf("refused to remove %d of %d files scanned: ", r.Remove, r.Files)
+	const always = "; nothing was removed, and --max-delete N does not lift this guard"
+	switch r.Rule {
+	case storage.NoLiveResources:
+		return head + "the database has no live resource (is ckan.ini's sqlalchemy.url this site's database?)" + always
+	case storage.ForeignTree:
+		return head + fmt.Sprintf("only %d of the %d live resources have their file in the tree (fewer than half: "+
+			"the database and the tree seem to belong to different sites; check sqlalchemy.url and ckan.storage_path in ckan.ini)",
+			r.LiveFiles, r.Live) + always
+	}
+	if r.MaxDelete > 0 {
+		return head + fmt.Sprintf("more than --max-delete %d allows; nothing was removed. "+
+			"If they are all orphans, run again with --max-delete %d", r.MaxDelete, r.Remove)
+	}
+	return head + fmt.Sprintf("that is %.1f %%, more than %d %% and more than %d files; nothing was removed. "+
+		"If they are all orphans, allow it with --max-delete %d",
+		100*float64(r.Remove)/float64(max(r.Files, 1)), storage.GuardShare, storage.GuardMin, r.Remove)
 }
 
 // orphanFinding is the one change that removes everything the scan found.

@@ -129,6 +129,9 @@ type Result struct {
 	Problems []Problem
 	// Files counts the files and links seen in both trees.
 	Files int64
+	// LiveFiles counts the live resources whose file (or link) is in
+	// the resource tree; Guard compares it with the live resources.
+	LiveFiles int64
 
 	resources, usersDepot string // resolved roots ("" when missing)
 }
@@ -211,6 +214,7 @@ func Scan(ctx context.Context, l Layout, known *IDSet, start time.Time, opts Opt
 		return nil, err
 	}
 	res.Files = s.files.Load()
+	res.LiveFiles = s.liveFiles.Load()
 	s.finish()
 	return res, nil
 }
@@ -237,6 +241,8 @@ type scan struct {
 	res     *Result
 	tasks   chan task
 	files   atomic.Int64 // files and links seen
+	// liveFiles counts the resource files of live resources.
+	liveFiles atomic.Int64
 
 	mu        sync.Mutex
 	items     []Item
@@ -336,9 +342,11 @@ type worker struct {
 	targets   []Item
 	problems  []Problem
 	protected []string
+	liveFiles int64
 }
 
 func (w *worker) flush() {
+	w.scan.liveFiles.Add(w.liveFiles)
 	w.scan.mu.Lock()
 	defer w.scan.mu.Unlock()
 	w.scan.items = append(w.scan.items, w.items...)
@@ -401,9 +409,14 @@ func (w *worker) resourceFile(a, b, dir string, e fs.DirEntry) {
 	if len(name) > 30 {
 		idPart, suffix = name[:30], name[30:]
 	}
-	switch {
-	case !w.known.hasParts(a, b, idPart):
+	if !w.known.hasParts(a, b, idPart) {
 		w.candidate(dir+"/"+name, Orphan, isLink)
+		return
+	}
+	if suffix == "" {
+		w.liveFiles++
+	}
+	switch {
 	case suffix != "" && suffix != CondensedSuffix && suffix != PreviewSuffix:
 		w.candidate(dir+"/"+name, Garbage, isLink)
 	case isLink:

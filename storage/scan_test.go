@@ -173,6 +173,9 @@ func TestScanFindsOrphansAndGarbage(t *testing.T) {
 	if res.Files != 16 {
 		t.Errorf("files seen: %d, want 16", res.Files)
 	}
+	if res.LiveFiles != 2 { // idA's file and idB's link
+		t.Errorf("live resources with a file: %d, want 2", res.LiveFiles)
+	}
 
 	out, err := res.Clean(tr.layout(), "")
 	if err != nil {
