@@ -63,7 +63,7 @@ func DatedCopy(h host.Host, p string, now time.Time) (string, error) {
 		return "", fmt.Errorf("keep a copy of %s: %w", p, err)
 	}
 	defer in.Close()
-	if err := writeStreamAtomic(local, in, info.Mode().Perm()); err != nil {
+	if err := host.WriteStreamAtomic(local, in, info.Mode().Perm()); err != nil {
 		return "", fmt.Errorf("keep a copy of %s at %s: %w", p, dest, err)
 	}
 	chownLike(local, info)
@@ -103,80 +103,4 @@ func pruneCopies(h host.Host, p string) {
 		os.Remove(h.Path(all[0]))
 		all = all[1:]
 	}
-}
-
-// writeStreamAtomic writes r to path atomically: a 0600 temporary file
-// in the same directory, synced, given perm, renamed over path.
-func writeStreamAtomic(path string, r io.Reader, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".dcor-tmp-*")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(name)
-		}
-	}()
-	if _, err := io.Copy(tmp, r); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(name, path); err != nil {
-		return err
-	}
-	ok = true
-	return host.SyncDir(dir)
-}
-
-// MoveCopy moves a dated copy that an older dcor left beside the file it
-// copied (in a directory a service loads, such as sites-enabled/) to its
-// place in BackupDir, and returns the new host path.
-func MoveCopy(h host.Host, p string) (string, error) {
-	src := h.Path(p)
-	info, err := os.Lstat(src)
-	if err != nil {
-		return "", err
-	}
-	if !info.Mode().IsRegular() {
-		return "", fmt.Errorf("%s is not a regular file: left alone", p)
-	}
-	dest := filepath.Join(BackupDir, filepath.Clean("/"+p))
-	local := h.Path(dest)
-	if _, err := os.Lstat(local); err == nil {
-		return "", fmt.Errorf("%s exists already: move %s by hand", dest, p)
-	}
-	if err := os.MkdirAll(filepath.Dir(local), 0o700); err != nil {
-		return "", err
-	}
-	if err := os.Rename(src, local); err != nil {
-		// Another file system: copy atomically, then remove the original.
-		in, openErr := os.Open(src)
-		if openErr != nil {
-			return "", openErr
-		}
-		defer in.Close()
-		if err := writeStreamAtomic(local, in, info.Mode().Perm()); err != nil {
-			return "", err
-		}
-		chownLike(local, info)
-		if err := os.Remove(src); err != nil {
-			return "", err
-		}
-	}
-	if err := host.SyncDir(filepath.Dir(src)); err != nil {
-		return dest, err
-	}
-	return dest, nil
 }

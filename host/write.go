@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -10,10 +11,19 @@ import (
 )
 
 // WriteFileAtomic writes data to path so that path holds either its old
-// content or all of data, never a part: it writes a temporary file in the
-// same directory, fsyncs it, renames it over path and fsyncs the directory.
-// The temporary file is removed on any error.
+// content or all of data, never a part (see WriteStreamAtomic).
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	return WriteStreamAtomic(path, bytes.NewReader(data), perm)
+}
+
+// WriteStreamAtomic writes what r yields to path so that path holds either
+// its old content or all of it, never a part: it writes a temporary file
+// .NAME.dcor-tmp-* in the same directory, mode 0600 until it is complete
+// (a half-written ckan.ini is never readable by others), fsyncs it, gives
+// it perm, renames it over path and fsyncs the directory. The temporary
+// file is removed on any error; one that a killed run left behind is
+// removed by the change engine's next write of path.
+func WriteStreamAtomic(path string, r io.Reader, perm os.FileMode) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".dcor-tmp-*")
 	if err != nil {
@@ -27,14 +37,14 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 			os.Remove(name)
 		}
 	}()
-	if err := tmp.Chmod(perm); err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
+	if _, err := io.Copy(tmp, r); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := tmp.Sync(); err != nil {
 		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		return err
 	}
 	if err := tmp.Close(); err != nil {
 		return err
