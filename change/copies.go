@@ -103,3 +103,41 @@ func pruneCopies(h host.Host, p string) {
 		all = all[1:]
 	}
 }
+
+// MoveCopy moves a dated copy that an older dcor left beside the file it
+// copied (in a directory a service loads, such as sites-enabled/) to its
+// place in BackupDir, and returns the new host path.
+func MoveCopy(h host.Host, p string) (string, error) {
+	src := h.PathNoFollow(p)
+	info, err := os.Lstat(src)
+	if err != nil {
+		return "", err
+	}
+	if !info.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file: left alone", p)
+	}
+	dest := filepath.Join(BackupDir, filepath.Clean("/"+p))
+	local := h.Path(dest)
+	if _, err := os.Lstat(local); err == nil {
+		return "", fmt.Errorf("%s exists already: move %s by hand", dest, p)
+	}
+	if err := os.MkdirAll(filepath.Dir(local), 0o700); err != nil {
+		return "", err
+	}
+	if err := os.Rename(src, local); err != nil {
+		// Another file system: copy atomically, then remove the original.
+		in, openErr := os.Open(src)
+		if openErr != nil {
+			return "", openErr
+		}
+		defer in.Close()
+		if err := host.WriteStreamAtomic(local, in, info.Mode().Perm()); err != nil {
+			return "", err
+		}
+		chownLike(local, info)
+		if err := os.Remove(src); err != nil {
+			return "", err
+		}
+	}
+	return dest, host.SyncDir(filepath.Dir(src))
+}
