@@ -57,6 +57,13 @@ func DatedCopy(h host.Host, p string, now time.Time) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(local), 0o700); err != nil {
 		return "", fmt.Errorf("keep a copy of %s in %s: %w", p, BackupDir, err)
 	}
+	// Temporary files of copies that a killed run left behind.
+	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(local), "."+escapeGlob(filepath.Base(p))+".dcor-*.dcor-tmp-*"))
+	for _, s := range stale {
+		if info, err := os.Lstat(s); err == nil && info.Mode().IsRegular() {
+			os.Remove(s)
+		}
+	}
 	in, err := os.Open(src)
 	if err != nil {
 		return "", fmt.Errorf("keep a copy of %s: %w", p, err)
