@@ -13,7 +13,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/DCOR-dev/dcor/host"
 )
 
 // ApplyOptions tune Apply.
@@ -109,7 +108,13 @@ func (p *Plan) Apply(ctx context.Context, opts ApplyOptions) *Result {
 // writeFile writes one planned file. It returns the host path of the
 // dated copy of the old version (when makeCopy and the file existed).
 func (p *Plan) writeFile(ctx context.Context, f *File, makeCopy bool) (string, error) {
-	local := p.Host.Path(f.Path)
+	// Every link on the way, the last one included, resolved inside the
+	// root (on "/" too): a site that is a link into sites-available is
+	// written at its target and stays a link.
+	local, err := p.Host.Resolve(f.Path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", f.Path, err)
+	}
 	if f.Validate != nil {
 		if err := f.Validate(ctx, local, f.New); err != nil {
 			return "", err
@@ -129,7 +134,7 @@ func (p *Plan) writeFile(ctx context.Context, f *File, makeCopy bool) (string, e
 		if mode == 0 {
 			mode = 0o644
 		}
-		return "", host.WriteFileAtomic(local, f.New, mode)
+		return "", p.Host.WriteFileAtomic(local, f.New, mode)
 	case err != nil:
 		return "", err
 	case info.IsDir():
@@ -151,7 +156,7 @@ func (p *Plan) writeFile(ctx context.Context, f *File, makeCopy bool) (string, e
 			return "", err
 		}
 	}
-	if err := host.WriteFileAtomic(local, f.New, info.Mode().Perm()); err != nil {
+	if err := p.Host.WriteFileAtomic(local, f.New, info.Mode().Perm()); err != nil {
 		return copyPath, err
 	}
 	chownLike(local, info)

@@ -249,3 +249,33 @@ func TestDecider(t *testing.T) {
 		t.Fatal("cancelled context not seen")
 	}
 }
+
+// A site that is a link into sites-available (Debian's way) is written at
+// the link's target; the link stays a link; the copy is of the target.
+func TestWritesThroughLink(t *testing.T) {
+	h, dir := testHost(t)
+	write(t, filepath.Join(dir, "etc/nginx/sites-available/ckan"), "old\n", 0o644)
+	if err := os.Symlink("../sites-available/ckan", filepath.Join(dir, "etc/nginx/sites-enabled/ckan")); err != nil {
+		if err := os.MkdirAll(filepath.Join(dir, "etc/nginx/sites-enabled"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("../sites-available/ckan", filepath.Join(dir, "etc/nginx/sites-enabled/ckan")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := New(h, now)
+	p.Write("nginx", File{Path: "/etc/nginx/sites-enabled/ckan", Old: []byte("old\n"), New: []byte("new\n")})
+	res := p.Apply(context.Background(), ApplyOptions{})
+	if res.Failed() {
+		t.Fatal(res.Changes[0].Error)
+	}
+	if info, err := os.Lstat(filepath.Join(dir, "etc/nginx/sites-enabled/ckan")); err != nil || info.Mode()&os.ModeSymlink == 0 {
+		t.Fatal("the link was replaced")
+	}
+	if got := read(t, filepath.Join(dir, "etc/nginx/sites-available/ckan")); got != "new\n" {
+		t.Fatalf("target holds %q", got)
+	}
+	if res.Changes[0].Backup != "/var/backups/dcor/etc/nginx/sites-available/ckan.dcor-20261207-100000" {
+		t.Fatalf("copy at %s", res.Changes[0].Backup)
+	}
+}

@@ -4,9 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 )
 
 func TestPathUnderRoot(t *testing.T) {
@@ -23,64 +21,6 @@ func TestPathUnderRoot(t *testing.T) {
 	}
 	if New("/").Path("/etc/x") != "/etc/x" || !New("").Live() || h.Live() {
 		t.Error("live host paths")
-	}
-}
-
-func TestReplaceFileKeepsDatedCopyAndMode(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "ckan.ini")
-	os.WriteFile(p, []byte("old\n"), 0o640)
-	now := time.Date(2026, 11, 22, 19, 30, 5, 0, time.UTC)
-	backup, err := ReplaceFile(p, []byte("new\n"), now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if filepath.Base(backup) != "ckan.ini.dcor-20261122-193005" {
-		t.Errorf("backup = %s", backup)
-	}
-	if b, _ := os.ReadFile(backup); string(b) != "old\n" {
-		t.Errorf("backup holds %q", b)
-	}
-	if b, _ := os.ReadFile(p); string(b) != "new\n" {
-		t.Errorf("file holds %q", b)
-	}
-	if st, _ := os.Stat(p); st.Mode().Perm() != 0o640 {
-		t.Errorf("mode %v", st.Mode())
-	}
-	// a second change in the same second does not overwrite the first copy
-	backup2, err := ReplaceFile(p, []byte("newer\n"), now)
-	if err != nil || backup2 == backup {
-		t.Fatalf("second backup %s, %v", backup2, err)
-	}
-	if b, _ := os.ReadFile(backup); string(b) != "old\n" {
-		t.Errorf("first copy overwritten: %q", b)
-	}
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if strings.Contains(e.Name(), "dcor-tmp") {
-			t.Errorf("temp file left: %s", e.Name())
-		}
-	}
-}
-
-func TestReplaceFileThroughSymlinkAndDirectory(t *testing.T) {
-	dir := t.TempDir()
-	target := filepath.Join(dir, "real.conf")
-	os.WriteFile(target, []byte("a\n"), 0o644)
-	link := filepath.Join(dir, "link.conf")
-	os.Symlink(target, link)
-	if _, err := ReplaceFile(link, []byte("b\n"), time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if fi, _ := os.Lstat(link); fi.Mode()&os.ModeSymlink == 0 {
-		t.Error("symlink replaced by a file")
-	}
-	if b, _ := os.ReadFile(target); string(b) != "b\n" {
-		t.Errorf("target holds %q", b)
-	}
-	os.Mkdir(filepath.Join(dir, "d"), 0o755)
-	if _, err := ReplaceFile(filepath.Join(dir, "d"), []byte("x"), time.Now()); err == nil || !strings.Contains(err.Error(), "is a directory") {
-		t.Errorf("err = %v", err)
 	}
 }
 
