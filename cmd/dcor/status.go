@@ -2,7 +2,7 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -28,57 +28,65 @@ type statusJSON struct {
 	Root        string `json:"root"`
 }
 
+// statusOptions are the flags of `dcor status`.
+type statusOptions struct {
+	venv string
+}
+
 func (a *app) statusCommand() *cobra.Command {
-	var venv string
+	var o statusOptions
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the site kind, host name, FQDN, IP, ckan.ini, CKAN and dcor versions",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := a.siteFile()
-			st := statusJSON{Kind: s.Kind, Hostname: s.HostnameOrDefault(), FQDN: s.FQDNOrDefault(), IP: s.IP,
-				SiteFile: a.config, CKANIni: a.ckanIniPath(), Version: dcorVersion(), Root: a.host().Root}
-			if err != nil {
-				st.SiteFileErr = err.Error()
-			}
-			if st.IP == "" {
-				st.IP = firstIP()
-			}
-			if _, err := os.Stat(a.host().Path(st.CKANIni)); err == nil {
-				st.CKANIniOK = true
-			}
-			st.CKANVersion = ckanVersion(a.host().Path(venv))
-			if a.json {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
-			}
-			w := a.stdout
-			kind := st.Kind
-			if kind == "" {
-				kind = "(unknown: " + st.SiteFileErr + ")"
-			}
-			fmt.Fprintf(w, "site kind:    %s\n", kind)
-			fmt.Fprintf(w, "hostname:     %s\nFQDN:         %s\nIP:           %s\n", st.Hostname, st.FQDN, st.IP)
-			fmt.Fprintf(w, "site file:    %s\n", st.SiteFile)
-			ini := st.CKANIni
-			if !st.CKANIniOK {
-				ini += " (missing)"
-			}
-			fmt.Fprintf(w, "ckan.ini:     %s\n", ini)
-			cv := st.CKANVersion
-			if cv == "" {
-				cv = "unknown (no CKAN in " + venv + ")"
-			}
-			fmt.Fprintf(w, "CKAN:         %s\ndcor:         %s\n", cv, st.Version)
-			if st.Root != "/" {
-				fmt.Fprintf(w, "root:         %s\n", st.Root)
-			}
-			return nil
+			return a.runStatus(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().StringVar(&venv, "venv", "/usr/lib/ckan/default", "CKAN virtualenv `PATH`")
+	cmd.Flags().StringVar(&o.venv, "venv", "/usr/lib/ckan/default", "CKAN virtualenv `PATH`")
 	return cmd
+}
+
+// runStatus is `dcor status`.
+func (a *app) runStatus(ctx context.Context, o statusOptions) error {
+	s, err := a.siteFile()
+	st := statusJSON{Kind: s.Kind, Hostname: s.HostnameOrDefault(), FQDN: s.FQDNOrDefault(), IP: s.IP,
+		SiteFile: a.config, CKANIni: a.ckanIniPath(), Version: dcorVersion(), Root: a.host().Root}
+	if err != nil {
+		st.SiteFileErr = err.Error()
+	}
+	if st.IP == "" {
+		st.IP = firstIP()
+	}
+	if _, err := os.Stat(a.host().Path(st.CKANIni)); err == nil {
+		st.CKANIniOK = true
+	}
+	st.CKANVersion = ckanVersion(a.host().Path(o.venv))
+	if a.json {
+		return a.emit(st)
+	}
+	w := a.stdout
+	kind := st.Kind
+	if kind == "" {
+		kind = "(unknown: " + st.SiteFileErr + ")"
+	}
+	fmt.Fprintf(w, "site kind:    %s\n", kind)
+	fmt.Fprintf(w, "hostname:     %s\nFQDN:         %s\nIP:           %s\n", st.Hostname, st.FQDN, st.IP)
+	fmt.Fprintf(w, "site file:    %s\n", st.SiteFile)
+	ini := st.CKANIni
+	if !st.CKANIniOK {
+		ini += " (missing)"
+	}
+	fmt.Fprintf(w, "ckan.ini:     %s\n", ini)
+	cv := st.CKANVersion
+	if cv == "" {
+		cv = "unknown (no CKAN in " + o.venv + ")"
+	}
+	fmt.Fprintf(w, "CKAN:         %s\ndcor:         %s\n", cv, st.Version)
+	if st.Root != "/" {
+		fmt.Fprintf(w, "root:         %s\n", st.Root)
+	}
+	return nil
 }
 
 // firstIP is the first non-loopback address of this machine.

@@ -1,24 +1,33 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"runtime"
 
 	"github.com/spf13/cobra"
 )
 
+// versionOptions are the flags of `dcor version` (it has none).
+type versionOptions struct{}
+
 func (a *app) versionCommand() *cobra.Command {
+	var o versionOptions
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print dcor's version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if a.json {
-				return json.NewEncoder(a.stdout).Encode(map[string]string{"version": dcorVersion(), "go": runtime.Version()})
-			}
-			fmt.Fprintf(a.stdout, "dcor %s (%s)\n", dcorVersion(), runtime.Version())
-			return nil
+			return a.runVersion(cmd.Context(), o)
 		},
 	}
+}
+
+// runVersion is `dcor version`.
+func (a *app) runVersion(ctx context.Context, o versionOptions) error {
+	if a.json {
+		return a.emit(map[string]string{"version": dcorVersion(), "go": runtime.Version()})
+	}
+	fmt.Fprintf(a.stdout, "dcor %s (%s)\n", dcorVersion(), runtime.Version())
+	return nil
 }
