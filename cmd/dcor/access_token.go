@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -16,17 +15,28 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// accessTokenOptions are the flags of `dcor access-token` (it has none:
+// its subcommands do the work).
+type accessTokenOptions struct{}
+
 func (a *app) accessTokenCommand() *cobra.Command {
+	var o accessTokenOptions
 	cmd := &cobra.Command{
 		Use:   "access-token",
 		Short: "Show or revoke encrypted access tokens (.dcor-access files)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usageErrorf("access-token needs a subcommand: show or revoke")
+			return a.runAccessToken(cmd.Context(), o)
 		},
 	}
 	cmd.AddCommand(a.accessTokenShowCommand(), a.accessTokenRevokeCommand())
 	return cmd
+}
+
+// runAccessToken is `dcor access-token` without a subcommand: a usage
+// error.
+func (a *app) runAccessToken(ctx context.Context, o accessTokenOptions) error {
+	return usageErrorf("access-token needs a subcommand: show or revoke")
 }
 
 // tokenStatus is what the CKAN database says about a token.
@@ -59,8 +69,14 @@ type showJSON struct {
 	Database    tokenStatus `json:"database"`
 }
 
+// accessTokenShowOptions are the argument and flags of `dcor
+// access-token show`.
+type accessTokenShowOptions struct {
+	file, passwordFile, venv string
+}
+
 func (a *app) accessTokenShowCommand() *cobra.Command {
-	var passwordFile, venv string
+	var o accessTokenShowOptions
 	cmd := &cobra.Command{
 		Use:   "show FILE",
 		Short: "Decrypt a .dcor-access file and show its host, certificate and token",
@@ -72,42 +88,46 @@ the CKAN database of this host is reachable, whose token it is and whether it
 still exists. The token itself and the password are never printed.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.openAccessFile(args[0], passwordFile)
-			if err != nil {
-				return err
-			}
-			doc := showJSON{File: args[0], Host: c.Certificate.Host(), NotBefore: c.Certificate.Leaf.NotBefore.UTC(),
-				NotAfter: c.Certificate.Leaf.NotAfter.UTC(), SANs: c.Certificate.SANs(), ChainLength: 1 + len(c.Certificate.Chain),
-				TokenID: c.Claims.ID, Algorithm: c.Claims.Algorithm}
-			if doc.SANs == nil {
-				doc.SANs = []string{}
-			}
-			if !c.Claims.IssuedAt.IsZero() {
-				doc.IssuedAt = c.Claims.IssuedAt
-			}
-			if c.ClaimsErr != nil {
-				doc.TokenNote = c.ClaimsErr.Error()
-			}
-			doc.Warnings, err = c.Certificate.Check(time.Now())
-			if err != nil {
-				doc.Warnings = append(doc.Warnings, err.Error())
-			}
-			if doc.Warnings == nil {
-				doc.Warnings = []string{}
-			}
-			doc.Database = a.tokenStatus(c, venv)
-			if a.json {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(doc)
-			}
-			a.printShow(doc)
-			return nil
+			o.file = args[0]
+			return a.runAccessTokenShow(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().StringVar(&passwordFile, "password-file", "", "read the password from the first line of `FILE`")
-	cmd.Flags().StringVar(&venv, "venv", host.DefaultVenv, "CKAN virtualenv `PATH` (for its version)")
+	cmd.Flags().StringVar(&o.passwordFile, "password-file", "", "read the password from the first line of `FILE`")
+	cmd.Flags().StringVar(&o.venv, "venv", host.DefaultVenv, "CKAN virtualenv `PATH` (for its version)")
 	return cmd
+}
+
+// runAccessTokenShow is `dcor access-token show`.
+func (a *app) runAccessTokenShow(ctx context.Context, o accessTokenShowOptions) error {
+	c, err := a.openAccessFile(o.file, o.passwordFile)
+	if err != nil {
+		return err
+	}
+	doc := showJSON{File: o.file, Host: c.Certificate.Host(), NotBefore: c.Certificate.Leaf.NotBefore.UTC(),
+		NotAfter: c.Certificate.Leaf.NotAfter.UTC(), SANs: c.Certificate.SANs(), ChainLength: 1 + len(c.Certificate.Chain),
+		TokenID: c.Claims.ID, Algorithm: c.Claims.Algorithm}
+	if doc.SANs == nil {
+		doc.SANs = []string{}
+	}
+	if !c.Claims.IssuedAt.IsZero() {
+		doc.IssuedAt = c.Claims.IssuedAt
+	}
+	if c.ClaimsErr != nil {
+		doc.TokenNote = c.ClaimsErr.Error()
+	}
+	doc.Warnings, err = c.Certificate.Check(time.Now())
+	if err != nil {
+		doc.Warnings = append(doc.Warnings, err.Error())
+	}
+	if doc.Warnings == nil {
+		doc.Warnings = []string{}
+	}
+	doc.Database = a.tokenStatus(ctx, c, o.venv)
+	if a.json {
+		return a.emit(doc)
+	}
+	a.printShow(doc)
+	return nil
 }
 
 func (a *app) printShow(d showJSON) {
@@ -159,7 +179,7 @@ func (a *app) printShow(d showJSON) {
 
 // tokenStatus looks the token up in this host's CKAN database; any
 // failure is reported in the status, not as an error.
-func (a *app) tokenStatus(c accesstoken.Contents, venv string) tokenStatus {
+func (a *app) tokenStatus(ctx context.Context, c accesstoken.Contents, venv string) tokenStatus {
 	var st tokenStatus
 	if c.Claims.ID == "" {
 		st.Error = "the token has no id"
@@ -178,14 +198,14 @@ func (a *app) tokenStatus(c accesstoken.Contents, venv string) tokenStatus {
 	} else {
 		st.Signature = "valid for this host's ckan.ini"
 	}
-	db, err := a.openCKANDB(site)
+	db, err := a.openCKANDB(ctx, site)
 	if err != nil {
 		st.Error = err.Error()
 		return st
 	}
-	defer db.Close(context.WithoutCancel(a.ctx))
+	defer db.Close(context.WithoutCancel(ctx))
 	st.Checked = true
-	tok, err := db.APIToken(a.ctx, c.Claims.ID)
+	tok, err := db.APIToken(ctx, c.Claims.ID)
 	if errors.Is(err, ckandb.ErrNoToken) {
 		return st
 	}
@@ -194,18 +214,18 @@ func (a *app) tokenStatus(c accesstoken.Contents, venv string) tokenStatus {
 		return st
 	}
 	st.Exists, st.User, st.Name, st.LastAccess = true, tok.UserName, tok.Name, tok.LastAccess
-	if u, err := db.User(a.ctx, tok.UserName); err == nil {
+	if u, err := db.User(ctx, tok.UserName); err == nil {
 		st.UserState = u.State
 	}
 	return st
 }
 
-func (a *app) openCKANDB(site accesstoken.Site) (*ckandb.DB, error) {
+func (a *app) openCKANDB(ctx context.Context, site accesstoken.Site) (*ckandb.DB, error) {
 	url, err := ckandb.IniURL(site.Config.Lookup, a.ckanIniPath())
 	if err != nil {
 		return nil, err
 	}
-	return ckandb.Open(a.ctx, url)
+	return ckandb.Open(ctx, url)
 }
 
 // openAccessFile reads and decrypts an access file, with the password
@@ -239,8 +259,15 @@ func (a *app) openAccessFile(path, passwordFile string) (accesstoken.Contents, e
 // tokenIDPattern matches a token id (token_urlsafe: base64url).
 var tokenIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{16,}$`)
 
+// accessTokenRevokeOptions are the argument and flags of `dcor
+// access-token revoke`.
+type accessTokenRevokeOptions struct {
+	// target is an access file or a token id.
+	target, passwordFile, venv string
+}
+
 func (a *app) accessTokenRevokeCommand() *cobra.Command {
-	var passwordFile, venv string
+	var o accessTokenRevokeOptions
 	cmd := &cobra.Command{
 		Use:   "revoke FILE|TOKEN-ID",
 		Short: "Delete the API token of a .dcor-access file (or with that id) from the CKAN database",
@@ -251,46 +278,52 @@ token id (the jti that make-access-token and show print) it deletes that.
 The access file stops working at once.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			jti := args[0]
-			if st, err := os.Stat(jti); err == nil && !st.IsDir() {
-				c, err := a.openAccessFile(jti, passwordFile)
-				if err != nil {
-					return err
-				}
-				if c.Claims.ID == "" {
-					return fmt.Errorf("the token in %s has no id (%v): revoke it in CKAN's web interface", jti, c.ClaimsErr)
-				}
-				jti = c.Claims.ID
-			} else if !tokenIDPattern.MatchString(jti) {
-				return usageErrorf("%s is neither a file nor a token id", jti)
-			}
-			site, err := a.accessTokenSite(a.host(), venv)
-			if err != nil {
-				return err
-			}
-			db, err := a.openCKANDB(site)
-			if err != nil {
-				return err
-			}
-			defer db.Close(context.WithoutCancel(a.ctx))
-			tok, err := db.APIToken(a.ctx, jti)
-			if errors.Is(err, ckandb.ErrNoToken) {
-				return fmt.Errorf("no API token with id %s in the CKAN database: it is revoked already or belongs to another host", jti)
-			}
-			if err != nil {
-				return err
-			}
-			if err := db.DeleteAPIToken(a.ctx, jti); err != nil {
-				return err
-			}
-			if a.json {
-				return json.NewEncoder(a.stdout).Encode(map[string]string{"revoked": jti, "user": tok.UserName, "name": tok.Name})
-			}
-			fmt.Fprintf(a.stdout, "revoked API token %s (%s) of %s\n", jti, tok.Name, tok.UserName)
-			return nil
+			o.target = args[0]
+			return a.runAccessTokenRevoke(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().StringVar(&passwordFile, "password-file", "", "read the password of the access file from the first line of `FILE`")
-	cmd.Flags().StringVar(&venv, "venv", host.DefaultVenv, "CKAN virtualenv `PATH`")
+	cmd.Flags().StringVar(&o.passwordFile, "password-file", "", "read the password of the access file from the first line of `FILE`")
+	cmd.Flags().StringVar(&o.venv, "venv", host.DefaultVenv, "CKAN virtualenv `PATH`")
 	return cmd
+}
+
+// runAccessTokenRevoke is `dcor access-token revoke`.
+func (a *app) runAccessTokenRevoke(ctx context.Context, o accessTokenRevokeOptions) error {
+	jti := o.target
+	if st, err := os.Stat(jti); err == nil && !st.IsDir() {
+		c, err := a.openAccessFile(jti, o.passwordFile)
+		if err != nil {
+			return err
+		}
+		if c.Claims.ID == "" {
+			return fmt.Errorf("the token in %s has no id (%v): revoke it in CKAN's web interface", jti, c.ClaimsErr)
+		}
+		jti = c.Claims.ID
+	} else if !tokenIDPattern.MatchString(jti) {
+		return usageErrorf("%s is neither a file nor a token id", jti)
+	}
+	site, err := a.accessTokenSite(a.host(), o.venv)
+	if err != nil {
+		return err
+	}
+	db, err := a.openCKANDB(ctx, site)
+	if err != nil {
+		return err
+	}
+	defer db.Close(context.WithoutCancel(ctx))
+	tok, err := db.APIToken(ctx, jti)
+	if errors.Is(err, ckandb.ErrNoToken) {
+		return fmt.Errorf("no API token with id %s in the CKAN database: it is revoked already or belongs to another host", jti)
+	}
+	if err != nil {
+		return err
+	}
+	if err := db.DeleteAPIToken(ctx, jti); err != nil {
+		return err
+	}
+	if a.json {
+		return a.emit(map[string]string{"revoked": jti, "user": tok.UserName, "name": tok.Name})
+	}
+	fmt.Fprintf(a.stdout, "revoked API token %s (%s) of %s\n", jti, tok.Name, tok.UserName)
+	return nil
 }
