@@ -1,7 +1,7 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -18,10 +18,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	extraCommands = append(extraCommands, (*app).backupCommand, (*app).restoreCommand, (*app).scheduleCommand)
-}
-
 // backupKeyFlags are the flags that choose the recipients of a backup.
 type backupKeyFlags struct {
 	keyIDs   []string
@@ -37,12 +33,12 @@ func (k *backupKeyFlags) register(cmd *cobra.Command) {
 }
 
 // recipients loads the recipient keys the flags name.
-func (k *backupKeyFlags) recipients(a *app, s *site.Site) ([]*backup.Recipient, error) {
+func (k *backupKeyFlags) recipients(ctx context.Context, a *app, s *site.Site) ([]*backup.Recipient, error) {
 	dir := k.keyDir
 	if dir == "" {
 		dir = s.BackupKeyDir()
 	}
-	return backup.LoadRecipients(a.ctx, backup.KeySources{IDs: k.keyIDs, Files: k.keyFiles, Dir: a.host().Path(dir),
+	return backup.LoadRecipients(ctx, backup.KeySources{IDs: k.keyIDs, Files: k.keyFiles, Dir: a.host().Path(dir),
 		Warn: func(msg string) { fmt.Fprintf(a.stderr, "%s %s\n", a.paint("33", "warning:"), msg) }})
 }
 
@@ -66,8 +62,10 @@ func (a *app) ckanDatabaseURL() (string, error) {
 	return ckandb.IniURL(f.Get, path)
 }
 
-// backupRun holds the flags of encrypted-database-backup.
-type backupRun struct {
+// backupOptions are the flags of `dcor encrypted-database-backup`;
+// restore-database-backup takes the ones register declares for the fresh
+// backup before a restore into the live database.
+type backupOptions struct {
 	keys           backupKeyFlags
 	outDir         string
 	keepPlain      string
@@ -79,7 +77,8 @@ type backupRun struct {
 	quiet          bool
 }
 
-func (b *backupRun) register(cmd *cobra.Command) {
+// register declares the flags that restore-database-backup shares.
+func (b *backupOptions) register(cmd *cobra.Command) {
 	b.keys.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&b.outDir, "out-dir", host.EncryptedDumpsDir, "host `DIR` of the encrypted dumps (YYYY-MM/ below it)")
@@ -88,7 +87,7 @@ func (b *backupRun) register(cmd *cobra.Command) {
 }
 
 // options turns the flags into backup options.
-func (b *backupRun) options(a *app) (backup.Options, error) {
+func (b *backupOptions) options(ctx context.Context, a *app) (backup.Options, error) {
 	s, err := a.backupSite()
 	if err != nil {
 		return backup.Options{}, err
@@ -97,7 +96,7 @@ func (b *backupRun) options(a *app) (backup.Options, error) {
 	if err != nil {
 		return backup.Options{}, err
 	}
-	rs, err := b.keys.recipients(a, s)
+	rs, err := b.keys.recipients(ctx, a, s)
 	if err != nil {
 		return backup.Options{}, err
 	}
@@ -143,7 +142,7 @@ type backupJSON struct {
 }
 
 func (a *app) backupCommand() *cobra.Command {
-	var b backupRun
+	var o backupOptions
 	cmd := &cobra.Command{
 		Use:   "encrypted-database-backup",
 		Short: "Back the CKAN database up, encrypted to OpenPGP keys, into /data/encrypted_db_dumps",
@@ -173,60 +172,66 @@ machine; the directories are host paths (under --root).`,
   dcor encrypted-database-backup --key-id 8FD98B2183B2C228 --verify-with /root/backup-secret.asc`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(b.keys.keyIDs) == 0 && len(b.keys.keyFiles) == 0 {
-				return usageErrorf("encrypted-database-backup needs a recipient: --key-id ID or --key-file FILE")
-			}
-			if b.keep < 0 || b.keepDays < 0 {
-				return usageErrorf("--keep and --keep-days must not be negative")
-			}
-			if b.passphraseFile != "" && b.verifyWith == "" {
-				return usageErrorf("--passphrase-file unlocks the --verify-with key: give --verify-with too")
-			}
-			o, err := b.options(a)
-			if err != nil {
-				return &exitError{code: 1, msg: err.Error()}
-			}
-			var prog *progressLine
-			if isTerminal(a.stderr) && !a.json {
-				prog = &progressLine{w: a.stderr, verb: "dumped", start: time.Now()}
-				o.Progress = prog.update
-			}
-			for _, r := range o.Recipients {
-				a.logf("recipient %s from %s", r, r.Source)
-			}
-			res, err := backup.Run(a.ctx, o)
-			prog.done()
-			fail := func(err error) error {
-				msg := err.Error()
-				if b.quiet {
-					msg = oneLine(msg)
-				}
-				return &exitError{code: 1, msg: msg}
-			}
-			if err != nil && res == nil {
-				return fail(err)
-			}
-			for _, p := range res.Stale {
-				a.logf("removed %s, left by a killed backup", a.host().HostPath(p))
-			}
-			if !b.quiet || a.json {
-				a.printBackup(res)
-			}
-			if err != nil { // written, but retention failed
-				return fail(err)
-			}
-			return nil
+			return a.runBackup(cmd.Context(), o)
 		},
 	}
-	b.register(cmd)
+	o.register(cmd)
 	f := cmd.Flags()
-	f.StringVar(&b.keepPlain, "keep-plain", "", "also keep the plain dump under host `DIR`/YYYY-MM/ (the 2021 way: dir 0500, file 0400)")
-	f.IntVar(&b.keep, "keep", 0, "keep only the newest `N` encrypted dumps of this host (0: all)")
-	f.IntVar(&b.keepDays, "keep-days", 0, "remove this host's encrypted dumps older than `D` days (0: never)")
-	f.StringVar(&b.verifyWith, "verify-with", "", "decrypt the new dump with the secret key in `FILE` and check it with pg_restore before it gets its name")
-	f.StringVar(&b.passphraseFile, "passphrase-file", "", "passphrase of the --verify-with key, first line of `FILE`")
-	f.BoolVar(&b.quiet, "quiet", false, "print nothing on success and one line on failure (for cron, which mails any output)")
+	f.StringVar(&o.keepPlain, "keep-plain", "", "also keep the plain dump under host `DIR`/YYYY-MM/ (the 2021 way: dir 0500, file 0400)")
+	f.IntVar(&o.keep, "keep", 0, "keep only the newest `N` encrypted dumps of this host (0: all)")
+	f.IntVar(&o.keepDays, "keep-days", 0, "remove this host's encrypted dumps older than `D` days (0: never)")
+	f.StringVar(&o.verifyWith, "verify-with", "", "decrypt the new dump with the secret key in `FILE` and check it with pg_restore before it gets its name")
+	f.StringVar(&o.passphraseFile, "passphrase-file", "", "passphrase of the --verify-with key, first line of `FILE`")
+	f.BoolVar(&o.quiet, "quiet", false, "print nothing on success and one line on failure (for cron, which mails any output)")
 	return cmd
+}
+
+// runBackup is `dcor encrypted-database-backup`.
+func (a *app) runBackup(ctx context.Context, o backupOptions) error {
+	if len(o.keys.keyIDs) == 0 && len(o.keys.keyFiles) == 0 {
+		return usageErrorf("encrypted-database-backup needs a recipient: --key-id ID or --key-file FILE")
+	}
+	if o.keep < 0 || o.keepDays < 0 {
+		return usageErrorf("--keep and --keep-days must not be negative")
+	}
+	if o.passphraseFile != "" && o.verifyWith == "" {
+		return usageErrorf("--passphrase-file unlocks the --verify-with key: give --verify-with too")
+	}
+	bo, err := o.options(ctx, a)
+	if err != nil {
+		return &exitError{code: 1, msg: err.Error()}
+	}
+	var prog *progressLine
+	if isTerminal(a.stderr) && !a.json {
+		prog = &progressLine{w: a.stderr, verb: "dumped", start: time.Now()}
+		bo.Progress = prog.update
+	}
+	for _, r := range bo.Recipients {
+		a.logf("recipient %s from %s", r, r.Source)
+	}
+	res, err := backup.Run(ctx, bo)
+	prog.done()
+	fail := func(err error) error {
+		msg := err.Error()
+		if o.quiet {
+			msg = oneLine(msg)
+		}
+		return &exitError{code: 1, msg: msg}
+	}
+	if err != nil && res == nil {
+		return fail(err)
+	}
+	for _, p := range res.Stale {
+		a.logf("removed %s, left by a killed backup", a.host().HostPath(p))
+	}
+	var perr error
+	if !o.quiet || a.json {
+		perr = a.printBackup(res)
+	}
+	if err != nil { // written, but retention failed
+		return fail(err)
+	}
+	return perr
 }
 
 // oneLine folds a message into one line: its lines, trimmed, joined by
@@ -241,8 +246,8 @@ func oneLine(msg string) string {
 	return strings.Join(parts, " | ")
 }
 
-// printBackup prints a finished backup: one line, or JSON.
-func (a *app) printBackup(res *backup.Result) {
+// printBackup prints a finished backup: one line, or its JSON document.
+func (a *app) printBackup(res *backup.Result) error {
 	h := a.host()
 	res.File = h.HostPath(res.File)
 	if res.PlainFile != "" {
@@ -257,15 +262,13 @@ func (a *app) printBackup(res *backup.Result) {
 		for _, r := range res.Recipients {
 			j.Recipients = append(j.Recipients, r.KeyID)
 		}
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(j)
-		return
+		return a.emit(j)
 	}
 	fmt.Fprintln(a.stdout, res.Summary())
 	for _, p := range res.Pruned {
 		a.logf("removed old dump %s", p)
 	}
+	return nil
 }
 
 // progressLine shows bytes and rate on a terminal, at most 5 times a

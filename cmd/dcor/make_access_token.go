@@ -1,7 +1,7 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,16 +14,18 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	extraCommands = append(extraCommands, (*app).makeAccessTokenCommand, (*app).accessTokenCommand)
+// makeAccessTokenOptions are the argument (req.User) and flags of `dcor
+// make-access-token`.
+type makeAccessTokenOptions struct {
+	req                accesstoken.Request
+	passwordFile, venv string
+	showPassword       bool
+	// set reports whether a flag was given (nil: none was).
+	set func(name string) bool
 }
 
 func (a *app) makeAccessTokenCommand() *cobra.Command {
-	var (
-		req                accesstoken.Request
-		passwordFile, venv string
-		showPassword       bool
-	)
+	var o makeAccessTokenOptions
 	cmd := &cobra.Command{
 		Use:   "make-access-token USER",
 		Short: "Create an API token for a user and write it, with the server certificate, into an encrypted .dcor-access file",
@@ -60,58 +62,64 @@ any check fails.`,
   dcor make-access-token alice --out /tmp/alice.dcor-access --password-file pw.txt`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req.User = args[0]
-			if !req.CreateUser && (cmd.Flags().Changed("email") || cmd.Flags().Changed("fullname")) {
-				return usageErrorf("--email and --fullname go with --create-user")
-			}
-			if req.CreateUser && strings.TrimSpace(req.Email) == "" {
-				return usageErrorf("--create-user needs --email: CKAN requires an email address for every user")
-			}
-			if passwordFile != "" {
-				pw, err := accesstoken.ReadPasswordFile(passwordFile)
-				if err != nil {
-					return err
-				}
-				req.Password = pw
-			} else if a.json && !showPassword {
-				return usageErrorf("with --json, pass --password-file or --show-password: the generated password must go somewhere")
-			}
-			h := a.host()
-			s, err := a.siteFile()
-			if err != nil && !isNoSite(err) {
-				return err
-			}
-			if req.CertFile == "" {
-				req.CertFile = h.Path(s.CertPath())
-			}
-			req.SiteFQDN, req.OtherHost = s.FQDN, req.Force
-			site, err := a.accessTokenSite(h, venv)
-			if err != nil {
-				return err
-			}
-			a.logf("ckan.ini: %s; certificate: %s; ckan: %s", site.CKANIni, req.CertFile, site.CKAN)
-
-			start := time.Now()
-			res, err := accesstoken.Make(a.ctx, site, req)
-			if err != nil {
-				return err
-			}
-			a.logf("made in %v", time.Since(start).Round(time.Millisecond))
-			return a.printMadeToken(res, showPassword)
+			o.req.User, o.set = args[0], cmd.Flags().Changed
+			return a.runMakeAccessToken(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&req.CertFile, "cert", "", "server certificate `PATH` (PEM, leaf first; default: the site file's tls.cert)")
-	f.StringVar(&req.Out, "out", "", "write the access file to `PATH` (default USER.dcor-access in the current directory)")
-	f.StringVar(&req.TokenName, "token-name", "", "API token `NAME` (default dcor-access-YYYY-MM-DD)")
-	f.StringVar(&passwordFile, "password-file", "", "encrypt with the password in the first line of `FILE` instead of a new random one")
-	f.BoolVar(&req.CreateUser, "create-user", false, "create the user with `ckan user add` when it does not exist")
-	f.StringVar(&req.Email, "email", "", "email `ADDRESS` of a user created with --create-user")
-	f.StringVar(&req.Fullname, "fullname", "", "full `NAME` of a user created with --create-user")
-	f.BoolVar(&req.Force, "force", false, "replace an existing access file; accept a certificate that does not name this site")
-	f.BoolVar(&showPassword, "show-password", false, "include the password in --json output")
-	f.StringVar(&venv, "venv", host.DefaultVenv, "CKAN virtualenv `PATH` (its bin/ckan creates users)")
+	f.StringVar(&o.req.CertFile, "cert", "", "server certificate `PATH` (PEM, leaf first; default: the site file's tls.cert)")
+	f.StringVar(&o.req.Out, "out", "", "write the access file to `PATH` (default USER.dcor-access in the current directory)")
+	f.StringVar(&o.req.TokenName, "token-name", "", "API token `NAME` (default dcor-access-YYYY-MM-DD)")
+	f.StringVar(&o.passwordFile, "password-file", "", "encrypt with the password in the first line of `FILE` instead of a new random one")
+	f.BoolVar(&o.req.CreateUser, "create-user", false, "create the user with `ckan user add` when it does not exist")
+	f.StringVar(&o.req.Email, "email", "", "email `ADDRESS` of a user created with --create-user")
+	f.StringVar(&o.req.Fullname, "fullname", "", "full `NAME` of a user created with --create-user")
+	f.BoolVar(&o.req.Force, "force", false, "replace an existing access file; accept a certificate that does not name this site")
+	f.BoolVar(&o.showPassword, "show-password", false, "include the password in --json output")
+	f.StringVar(&o.venv, "venv", host.DefaultVenv, "CKAN virtualenv `PATH` (its bin/ckan creates users)")
 	return cmd
+}
+
+// runMakeAccessToken is `dcor make-access-token`.
+func (a *app) runMakeAccessToken(ctx context.Context, o makeAccessTokenOptions) error {
+	changed := func(name string) bool { return o.set != nil && o.set(name) }
+	if !o.req.CreateUser && (changed("email") || changed("fullname")) {
+		return usageErrorf("--email and --fullname go with --create-user")
+	}
+	if o.req.CreateUser && strings.TrimSpace(o.req.Email) == "" {
+		return usageErrorf("--create-user needs --email: CKAN requires an email address for every user")
+	}
+	if o.passwordFile != "" {
+		pw, err := accesstoken.ReadPasswordFile(o.passwordFile)
+		if err != nil {
+			return err
+		}
+		o.req.Password = pw
+	} else if a.json && !o.showPassword {
+		return usageErrorf("with --json, pass --password-file or --show-password: the generated password must go somewhere")
+	}
+	h := a.host()
+	s, err := a.siteFile()
+	if err != nil && !isNoSite(err) {
+		return err
+	}
+	if o.req.CertFile == "" {
+		o.req.CertFile = h.Path(s.CertPath())
+	}
+	o.req.SiteFQDN, o.req.OtherHost = s.FQDN, o.req.Force
+	site, err := a.accessTokenSite(h, o.venv)
+	if err != nil {
+		return err
+	}
+	a.logf("ckan.ini: %s; certificate: %s; ckan: %s", site.CKANIni, o.req.CertFile, site.CKAN)
+
+	start := time.Now()
+	res, err := accesstoken.Make(ctx, site, o.req)
+	if err != nil {
+		return err
+	}
+	a.logf("made in %v", time.Since(start).Round(time.Millisecond))
+	return a.printMadeToken(res, o.showPassword)
 }
 
 // accessTokenSite loads ckan.ini for minting and checking tokens. An
@@ -162,9 +170,7 @@ func (a *app) printMadeToken(res *accesstoken.Result, showPassword bool) error {
 		if doc.Warnings == nil {
 			doc.Warnings = []string{}
 		}
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(doc)
+		return a.emit(doc)
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(a.stderr, "%s %s\n", a.paint("33", "warning:"), w)

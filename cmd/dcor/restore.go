@@ -1,12 +1,12 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
-	"github.com/DCOR-dev/dcor/internal/bytesize"
 	"time"
 
 	"github.com/DCOR-dev/dcor/backup"
+	"github.com/DCOR-dev/dcor/internal/bytesize"
 	"github.com/spf13/cobra"
 )
 
@@ -20,10 +20,21 @@ type restoreJSON struct {
 	Backup   string               `json:"fresh_backup,omitempty"`
 }
 
+// restoreOptions are the argument and flags of `dcor
+// restore-database-backup`.
+type restoreOptions struct {
+	// file is the encrypted dump.
+	file                      string
+	secretKey, passphraseFile string
+	toFile, targetDB          string
+	verify, force             bool
+	// backup holds the flags of the fresh backup that --force takes
+	// first (recipients, --out-dir, --as-postgres, --pg-dump).
+	backup backupOptions
+}
+
 func (a *app) restoreCommand() *cobra.Command {
-	var b backupRun
-	var secretKey, passphraseFile, toFile, targetDB string
-	var verify, force bool
+	var o restoreOptions
 	cmd := &cobra.Command{
 		Use:   "restore-database-backup FILE",
 		Short: "Decrypt an encrypted database dump: verify it, write it to a file, or restore it into a database",
@@ -47,92 +58,100 @@ when the CKAN database user may not create databases.`,
   dcor restore-database-backup FILE --secret-key KEY.asc --target-db ckan_restored --as-postgres`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			modes := 0
-			for _, on := range []bool{verify, toFile != "", targetDB != ""} {
-				if on {
-					modes++
-				}
-			}
-			if modes != 1 {
-				return usageErrorf("say what to do with the dump: exactly one of --verify, --to-file PATH and --target-db NAME")
-			}
-			if secretKey == "" {
-				return usageErrorf("restore-database-backup needs --secret-key FILE (the secret key of one of the dump's recipients)")
-			}
-			if force && targetDB == "" {
-				return usageErrorf("--force only applies to --target-db")
-			}
-			key, err := loadSecretKey(secretKey, passphraseFile)
-			if err != nil {
-				return &exitError{code: 1, msg: err.Error()}
-			}
-			o := backup.RestoreOptions{File: args[0], Key: key, Verify: verify, ToFile: toFile, TargetDB: targetDB,
-				AsPostgres: b.asPostgres, Force: force}
-			if targetDB != "" {
-				if o.DatabaseURL, err = a.ckanDatabaseURL(); err != nil {
-					return &exitError{code: 1, msg: err.Error()}
-				}
-				if force {
-					if len(b.keys.keyIDs) == 0 && len(b.keys.keyFiles) == 0 {
-						return usageErrorf("--force restores into the live database after a fresh encrypted backup: give its recipients with --key-id ID or --key-file FILE")
-					}
-					bo, err := b.options(a)
-					if err != nil {
-						return &exitError{code: 1, msg: err.Error()}
-					}
-					o.Backup = &bo
-				}
-			}
-			var prog *progressLine
-			if isTerminal(a.stderr) && !a.json {
-				prog = &progressLine{w: a.stderr, verb: "decrypted", start: time.Now()}
-				o.Progress = prog.update
-			}
-			res, err := backup.Restore(a.ctx, o)
-			prog.done()
-			if res != nil && res.Backup != nil {
-				a.printBackup(res.Backup)
-			}
-			if err != nil {
-				return &exitError{code: 1, msg: err.Error()}
-			}
-			j := restoreJSON{File: args[0], DumpSize: res.DumpSize, Verified: res.Verified}
-			if res.Backup != nil {
-				j.Backup = res.Backup.File
-			}
-			switch {
-			case verify:
-				j.Action = "verify"
-				if !a.json {
-					fmt.Fprintf(a.stdout, "verified %s: %d entries, %d tables, %s dump\n", args[0],
-						res.Verified.Entries, res.Verified.Tables, bytesize.Format(res.DumpSize))
-				}
-			case toFile != "":
-				j.Action, j.Target = "to-file", toFile
-				if !a.json {
-					fmt.Fprintf(a.stdout, "wrote %s (%s)\n", toFile, bytesize.Format(res.DumpSize))
-				}
-			default:
-				j.Action, j.Target = "target-db", targetDB
-				if !a.json {
-					fmt.Fprintf(a.stdout, "restored %s into the database %s (%s dump)\n", args[0], targetDB, bytesize.Format(res.DumpSize))
-				}
-			}
-			if a.json {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(j)
-			}
-			return nil
+			o.file = args[0]
+			return a.runRestore(cmd.Context(), o)
 		},
 	}
-	b.register(cmd)
+	o.backup.register(cmd)
 	f := cmd.Flags()
-	f.StringVar(&secretKey, "secret-key", "", "secret key `FILE` of one of the dump's recipients (gpg --export-secret-keys --armor ID)")
-	f.StringVar(&passphraseFile, "passphrase-file", "", "passphrase of the secret key, first line of `FILE`")
-	f.BoolVar(&verify, "verify", false, "decrypt and read the whole dump with pg_restore; write nothing")
-	f.StringVar(&toFile, "to-file", "", "write the plain dump to `PATH` (0400)")
-	f.StringVar(&targetDB, "target-db", "", "create database `NAME` and restore into it")
-	f.BoolVar(&force, "force", false, "allow --target-db to be the live database of ckan.ini (a fresh backup is taken first)")
+	f.StringVar(&o.secretKey, "secret-key", "", "secret key `FILE` of one of the dump's recipients (gpg --export-secret-keys --armor ID)")
+	f.StringVar(&o.passphraseFile, "passphrase-file", "", "passphrase of the secret key, first line of `FILE`")
+	f.BoolVar(&o.verify, "verify", false, "decrypt and read the whole dump with pg_restore; write nothing")
+	f.StringVar(&o.toFile, "to-file", "", "write the plain dump to `PATH` (0400)")
+	f.StringVar(&o.targetDB, "target-db", "", "create database `NAME` and restore into it")
+	f.BoolVar(&o.force, "force", false, "allow --target-db to be the live database of ckan.ini (a fresh backup is taken first)")
 	return cmd
+}
+
+// runRestore is `dcor restore-database-backup`. With --json its one
+// document is the restore's (the fresh backup's file in fresh_backup),
+// or the fresh backup's when the restore after it failed.
+func (a *app) runRestore(ctx context.Context, o restoreOptions) error {
+	modes := 0
+	for _, on := range []bool{o.verify, o.toFile != "", o.targetDB != ""} {
+		if on {
+			modes++
+		}
+	}
+	if modes != 1 {
+		return usageErrorf("say what to do with the dump: exactly one of --verify, --to-file PATH and --target-db NAME")
+	}
+	if o.secretKey == "" {
+		return usageErrorf("restore-database-backup needs --secret-key FILE (the secret key of one of the dump's recipients)")
+	}
+	if o.force && o.targetDB == "" {
+		return usageErrorf("--force only applies to --target-db")
+	}
+	key, err := loadSecretKey(o.secretKey, o.passphraseFile)
+	if err != nil {
+		return &exitError{code: 1, msg: err.Error()}
+	}
+	ro := backup.RestoreOptions{File: o.file, Key: key, Verify: o.verify, ToFile: o.toFile, TargetDB: o.targetDB,
+		AsPostgres: o.backup.asPostgres, Force: o.force}
+	if o.targetDB != "" {
+		if ro.DatabaseURL, err = a.ckanDatabaseURL(); err != nil {
+			return &exitError{code: 1, msg: err.Error()}
+		}
+		if o.force {
+			if len(o.backup.keys.keyIDs) == 0 && len(o.backup.keys.keyFiles) == 0 {
+				return usageErrorf("--force restores into the live database after a fresh encrypted backup: give its recipients with --key-id ID or --key-file FILE")
+			}
+			bo, err := o.backup.options(ctx, a)
+			if err != nil {
+				return &exitError{code: 1, msg: err.Error()}
+			}
+			ro.Backup = &bo
+		}
+	}
+	var prog *progressLine
+	if isTerminal(a.stderr) && !a.json {
+		prog = &progressLine{w: a.stderr, verb: "decrypted", start: time.Now()}
+		ro.Progress = prog.update
+	}
+	res, err := backup.Restore(ctx, ro)
+	prog.done()
+	if res != nil && res.Backup != nil && (!a.json || err != nil) {
+		if perr := a.printBackup(res.Backup); perr != nil && err == nil {
+			return perr
+		}
+	}
+	if err != nil {
+		return &exitError{code: 1, msg: err.Error()}
+	}
+	j := restoreJSON{File: o.file, DumpSize: res.DumpSize, Verified: res.Verified}
+	if res.Backup != nil && a.json { // printed (and named as a host path) otherwise
+		j.Backup = a.host().HostPath(res.Backup.File)
+	}
+	switch {
+	case o.verify:
+		j.Action = "verify"
+		if !a.json {
+			fmt.Fprintf(a.stdout, "verified %s: %d entries, %d tables, %s dump\n", o.file,
+				res.Verified.Entries, res.Verified.Tables, bytesize.Format(res.DumpSize))
+		}
+	case o.toFile != "":
+		j.Action, j.Target = "to-file", o.toFile
+		if !a.json {
+			fmt.Fprintf(a.stdout, "wrote %s (%s)\n", o.toFile, bytesize.Format(res.DumpSize))
+		}
+	default:
+		j.Action, j.Target = "target-db", o.targetDB
+		if !a.json {
+			fmt.Fprintf(a.stdout, "restored %s into the database %s (%s dump)\n", o.file, o.targetDB, bytesize.Format(res.DumpSize))
+		}
+	}
+	if a.json {
+		return a.emit(j)
+	}
+	return nil
 }

@@ -156,15 +156,10 @@ $CKAN_INI, else /etc/ckan/default/ckan.ini; the site file is --config, else
 	pf.BoolVar(&a.noColor, "no-color", false, "no colour in the output (also NO_COLOR)")
 	pf.CountVarP(&a.verbose, "verbose", "v", "say more (repeatable)")
 	cmd.AddCommand(a.inspectCommand(), a.initCommand(), a.statusCommand(), a.versionCommand(),
-		a.templatesCommand(), a.manCommand())
-	for _, extra := range extraCommands {
-		cmd.AddCommand(extra(a))
-	}
+		a.templatesCommand(), a.manCommand(), a.backupCommand(), a.restoreCommand(), a.scheduleCommand(),
+		a.makeAccessTokenCommand(), a.accessTokenCommand())
 	return cmd
 }
-
-// extraCommands are added by the other command files (one per command).
-var extraCommands []func(a *app) *cobra.Command
 
 func dcorVersion() string {
 	if version != "" {

@@ -13,17 +13,27 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// scheduleOptions are the flags of `dcor schedule` (it has none: its
+// subcommands do the work).
+type scheduleOptions struct{}
+
 func (a *app) scheduleCommand() *cobra.Command {
+	var o scheduleOptions
 	cmd := &cobra.Command{
 		Use:   "schedule",
 		Short: "Schedule dcor's recurring jobs (the nightly database backup)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usageErrorf("schedule needs a job: dcor schedule backup --key-id ID")
+			return a.runSchedule(cmd.Context(), o)
 		},
 	}
 	cmd.AddCommand(a.scheduleBackupCommand())
 	return cmd
+}
+
+// runSchedule is `dcor schedule` without a job: a usage error.
+func (a *app) runSchedule(ctx context.Context, o scheduleOptions) error {
+	return usageErrorf("schedule needs a job: dcor schedule backup --key-id ID")
 }
 
 // scheduleBackupOptions are the flags of `dcor schedule backup`.
@@ -103,7 +113,7 @@ func (a *app) runScheduleBackup(ctx context.Context, o scheduleBackupOptions) er
 			return &exitError{code: 1, msg: err.Error()}
 		}
 		keys := backupKeyFlags{keyIDs: o.KeyIDs}
-		if _, err := keys.recipients(a, s); err != nil {
+		if _, err := keys.recipients(ctx, a, s); err != nil {
 			return &exitError{code: 1, msg: "schedule backup: " + err.Error()}
 		}
 	}
