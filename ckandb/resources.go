@@ -47,20 +47,22 @@ func (r Resource) SHA256() string {
 // its resources with it; package_delete leaves their state alone).
 const liveCondition = `state IS DISTINCT FROM 'deleted'`
 
-// LiveResourceIDs calls fn with the id of every live resource, streaming
-// the rows.
-func (db *DB) LiveResourceIDs(ctx context.Context, fn func(id string)) error {
-	rows, err := db.conn.Query(ctx, `SELECT id FROM resource WHERE `+liveCondition)
+// LiveResourceIDs calls fn with the id of every live resource and whether
+// it is an upload (url_type "upload": a file in the resource tree; other
+// resources are links to elsewhere), streaming the rows.
+func (db *DB) LiveResourceIDs(ctx context.Context, fn func(id string, upload bool)) error {
+	rows, err := db.conn.Query(ctx, `SELECT id, coalesce(url_type, '') = 'upload' FROM resource WHERE `+liveCondition)
 	if err != nil {
 		return fmt.Errorf("read resource ids from %s: %w", db.masked, err)
 	}
 	defer rows.Close()
 	var id string
+	var upload bool
 	for rows.Next() {
-		if err := rows.Scan(&id); err != nil {
+		if err := rows.Scan(&id, &upload); err != nil {
 			return fmt.Errorf("read resource ids from %s: %w", db.masked, err)
 		}
-		fn(id)
+		fn(id, upload)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read resource ids from %s: %w", db.masked, err)

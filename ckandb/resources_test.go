@@ -20,7 +20,7 @@ func TestLiveResources(t *testing.T) {
 	db := open(t, url)
 	ctx := context.Background()
 	var ids []string
-	if err := db.LiveResourceIDs(ctx, func(id string) { ids = append(ids, id) }); err != nil {
+	if err := db.LiveResourceIDs(ctx, func(id string, upload bool) { ids = append(ids, id) }); err != nil {
 		t.Fatal(err)
 	}
 	slices.Sort(ids)

@@ -73,6 +73,7 @@ type Env struct {
 
 	resources    []ckandb.Resource
 	ids          *storage.IDSet
+	uploads      int // live resources with an uploaded file
 	idsTime      time.Time
 	resourcesErr error
 }

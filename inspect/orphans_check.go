@@ -57,7 +57,7 @@ func checkOrphans(env *Env) []*Finding {
 	}
 	env.logf("orphans: %d files and links scanned, %d live resources", res.Files, known.Len())
 	var out []*Finding
-	if ref := res.Guard(known.Len(), env.MaxDelete); ref != nil {
+	if ref := res.Guard(known.Len(), env.uploads, env.MaxDelete); ref != nil {
 		totals := tally(res.Remove)
 		out = append(out, &Finding{Path: l.Resources, Severity: Failure, Totals: totals,
 			Message: refusal(ref), Details: listItems(res.Remove)})
@@ -76,9 +76,9 @@ func refusal(r *storage.Refusal) string {
 	case storage.NoLiveResources:
 		return head + "the database has no live resource (is ckan.ini's sqlalchemy.url this site's database?)" + always
 	case storage.ForeignTree:
-		return head + fmt.Sprintf("only %d of the %d live resources have their file in the tree (fewer than half: "+
+		return head + fmt.Sprintf("only %d of the %d live uploaded resources have their file in the tree (fewer than half: "+
 			"the database and the tree seem to belong to different sites; check sqlalchemy.url and ckan.storage_path in ckan.ini)",
-			r.LiveFiles, r.Live) + always
+			r.LiveFiles, r.Uploads) + always
 	}
 	if r.MaxDelete > 0 {
 		return head + fmt.Sprintf("more than --max-delete %d allows; nothing was removed. "+

@@ -144,9 +144,27 @@ func TestOrphanGuard(t *testing.T) {
 				VALUES ($1, 'b0000000-0000-4000-8000-000000000001', 'x.rtdc', 'active', 'upload')`, id)
 		}
 		pointAt(t, root, other)
-		refused(t, runOrphans(t, root, 0), root, "only 10 of the 30 live resources have their file in the tree",
+		refused(t, runOrphans(t, root, 0), root, "only 10 of the 30 live uploaded resources have their file in the tree",
 			"different sites", "--max-delete N does not lift this guard")
-		refused(t, runOrphans(t, root, 1000000), root, "only 10 of the 30 live resources")
+		refused(t, runOrphans(t, root, 1000000), root, "only 10 of the 30 live uploaded resources")
+	})
+
+	t.Run("links are not uploads", func(t *testing.T) {
+		// 200 live resources that link elsewhere (no file in the tree)
+		// beside this tree's uploads: the tree is this site's; the one
+		// orphan goes.
+		root, url := guardSite(t, c, "site_links")
+		for i := range 200 {
+			c.Exec(t, url, `INSERT INTO resource (id, package_id, url, state)
+				VALUES ($1, NULL, 'https://example.org/data.csv', 'active')`, fmt.Sprintf("c0000000-0000-4000-8000-%012d", i))
+		}
+		rep := runOrphans(t, root, 0)
+		if rep.Failed() {
+			t.Fatalf("refused a site with link resources: %+v", rep.Findings)
+		}
+		if exists(root, rt.Path(rt.Orphan)) {
+			t.Error("orphan kept")
+		}
 	})
 
 	t.Run("more than 5 %", func(t *testing.T) {

@@ -87,7 +87,13 @@ func (e *Env) liveIDs(ctx context.Context) (*storage.IDSet, time.Time, error) {
 	var ids *storage.IDSet
 	err := e.withDB(ctx, func(db *ckandb.DB) error {
 		ids = storage.NewIDSet(1 << 12)
-		return db.LiveResourceIDs(ctx, ids.Add)
+		e.uploads = 0
+		return db.LiveResourceIDs(ctx, func(id string, upload bool) {
+			ids.Add(id)
+			if upload {
+				e.uploads++
+			}
+		})
 	})
 	if err != nil {
 		e.resourcesErr = err

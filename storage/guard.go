@@ -34,35 +34,37 @@ type Refusal struct {
 	Remove int
 	// Files is how many files and links the scan saw.
 	Files int64
-	// Live is how many live resources the database has; LiveFiles how
-	// many of them have their file in the tree.
+	// Live is how many live resources the database has, Uploads how
+	// many of them are uploads (files in the tree; the others link
+	// elsewhere), LiveFiles how many have their file in the tree.
 	Live      int
+	Uploads   int
 	LiveFiles int64
 	// MaxDelete is the explicit limit (0: none given).
 	MaxDelete int
 }
 
 // Guard decides whether the items of the scan may be removed; live is
-// the number of live resources in the database, maxDelete an explicit
-// limit on the files removed (0: none). It refuses, in this order:
-// (a) a database without live resources, (b) a tree that holds the
-// files of fewer than half of the live resources, (c) removing more
+// the number of live resources in the database, uploads how many of them
+// are uploads, maxDelete an explicit limit on the files removed (0:
+// none). It refuses, in this order: (a) a database without live
+// resources, (b) a tree that holds the files of fewer than half of the
+// live uploads, (c) removing more
 // than GuardShare % of the scanned files when that is more than
 // GuardMin files — or, when maxDelete > 0, more than maxDelete files
 // (the explicit limit replaces (c), never (a) or (b)). Nothing to
-// remove is never refused. live counts every live resource, those
-// without a file (url_type not "upload") too: a site whose resources
-// are mostly links would be refused by (b).
-func (r *Result) Guard(live, maxDelete int) *Refusal {
+// remove is never refused. (b) counts uploads only: a site whose
+// resources are mostly links to elsewhere has few files, rightly.
+func (r *Result) Guard(live, uploads, maxDelete int) *Refusal {
 	n := len(r.Remove)
 	if n == 0 {
 		return nil
 	}
-	ref := &Refusal{Remove: n, Files: r.Files, Live: live, LiveFiles: r.LiveFiles, MaxDelete: maxDelete}
+	ref := &Refusal{Remove: n, Files: r.Files, Live: live, Uploads: uploads, LiveFiles: r.LiveFiles, MaxDelete: maxDelete}
 	switch {
 	case live == 0:
 		ref.Rule = NoLiveResources
-	case 2*r.LiveFiles < int64(live):
+	case 2*r.LiveFiles < int64(uploads):
 		ref.Rule = ForeignTree
 	case maxDelete > 0 && n > maxDelete:
 		ref.Rule = TooMany

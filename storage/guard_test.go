@@ -27,7 +27,7 @@ func TestGuard(t *testing.T) {
 		{"--max-delete below the 5 % guard", result(50, 10000, 9950), 9950, 10, TooMany},
 	}
 	for _, c := range cases {
-		got := c.res.Guard(c.live, c.maxDelete)
+		got := c.res.Guard(c.live, c.live, c.maxDelete)
 		switch {
 		case c.want == "" && got != nil:
 			t.Errorf("%s: refused (%s), want allowed", c.name, got.Rule)
