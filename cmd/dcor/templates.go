@@ -19,6 +19,10 @@ func (a *app) templatesCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "templates",
 		Short: "List, show or render DCOR's embedded config templates for this site",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usageErrorf("templates needs a subcommand: templates list, templates show NAME or templates render --out DIR")
+		},
 	}
 	cmd.AddCommand(a.templatesListCommand(), a.templatesShowCommand(), a.templatesRenderCommand())
 	return cmd
