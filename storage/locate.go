@@ -13,7 +13,7 @@ import (
 // error wraps fs.ErrNotExist, ErrBroken or ErrLoop, or says that p is
 // not a regular file.
 func (l Layout) Locate(p string) (localPath, resolved string, err error) {
-	info, err := os.Lstat(local(l.Host, p))
+	info, err := os.Lstat(l.Host.Join(p))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return "", "", fmt.Errorf("%w: %s does not exist", fs.ErrNotExist, p)
@@ -26,12 +26,12 @@ func (l Layout) Locate(p string) (localPath, resolved string, err error) {
 		if err != nil {
 			return "", "", err
 		}
-		if info, err = os.Stat(local(l.Host, resolved)); err != nil {
+		if info, err = os.Stat(l.Host.Join(resolved)); err != nil {
 			return "", "", err
 		}
 	}
 	if !info.Mode().IsRegular() {
 		return "", "", fmt.Errorf("%s is not a regular file", resolved)
 	}
-	return local(l.Host, resolved), resolved, nil
+	return l.Host.Join(resolved), resolved, nil
 }

@@ -88,14 +88,14 @@ func raceOnce(t *testing.T, run, n int, victimDir, quarantine string) (removed, 
 	dir := resourcesDir + "/0a1/b2c"
 	tr.mkdir(dir)
 	t0 := time.Now()
-	makeFiles(t, local(tr.host, dir), n) // written before the scan: old enough to go
+	makeFiles(t, tr.host.Join(dir), n) // written before the scan: old enough to go
 	t1 := time.Now()
 	res := tr.scan()
 	if len(res.Remove) != n {
 		t.Fatalf("run %d: scan found %d orphans, want %d", run, len(res.Remove), n)
 	}
-	real := local(tr.host, dir)
-	swap := local(tr.host, resourcesDir+"/0a1/swp")
+	real := tr.host.Join(dir)
+	swap := tr.host.Join(resourcesDir+"/0a1/swp")
 	if err := os.Symlink(victimDir, swap); err != nil {
 		t.Fatal(err)
 	}

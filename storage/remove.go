@@ -61,7 +61,7 @@ func (r *Result) Clean(l Layout, quarantine string) (*Outcome, error) {
 		}
 		defer q.close()
 	}
-	src, err := openStack(local(l.Host, "/"))
+	src, err := openStack(l.Host.Join("/"))
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +166,7 @@ func (r *Result) checkQuarantine(l Layout, q string) error {
 		if root == "" {
 			continue
 		}
-		if lr := realLocal(local(l.Host, root)); within(real, lr) || within(lr, real) {
+		if lr := realLocal(l.Host.Join(root)); within(real, lr) || within(lr, real) {
 			return fmt.Errorf("quarantine %s overlaps %s; choose a directory outside the resource tree and the users depot", q, root)
 		}
 	}

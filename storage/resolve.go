@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -62,7 +61,7 @@ func (r *resolver) resolve(p string) (string, error) {
 			resolved = next
 			continue
 		}
-		info, err := os.Lstat(local(r.host, next))
+		info, err := os.Lstat(r.host.Join(next))
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 			return next, fmt.Errorf("%w: %s does not exist", ErrBroken, next)
 		}
@@ -74,7 +73,7 @@ func (r *resolver) resolve(p string) (string, error) {
 			if hops > maxHops {
 				return next, fmt.Errorf("%w at %s", ErrLoop, next)
 			}
-			target, err := os.Readlink(local(r.host, next))
+			target, err := os.Readlink(r.host.Join(next))
 			if err != nil {
 				return next, err
 			}
@@ -93,17 +92,6 @@ func (r *resolver) resolve(p string) (string, error) {
 		resolved = next
 	}
 	return resolved, nil
-}
-
-// local is the path on this machine of host path p by its text alone,
-// links not followed: storage resolves links itself (resolver), as the
-// host would, and must see a link as a link.
-func local(h host.Host, p string) string {
-	root := h.Root
-	if root == "" {
-		root = "/"
-	}
-	return filepath.Join(root, filepath.Clean("/"+p))
 }
 
 func splitPath(p string) []string {

@@ -170,7 +170,7 @@ func Scan(ctx context.Context, l Layout, known *IDSet, start time.Time, opts Opt
 	if err != nil {
 		return nil, fmt.Errorf("resource tree %s: %w", l.Resources, err)
 	}
-	if info, err := os.Stat(local(l.Host, res.resources)); err != nil || !info.IsDir() {
+	if info, err := os.Stat(l.Host.Join(res.resources)); err != nil || !info.IsDir() {
 		return nil, fmt.Errorf("resource tree %s is not a directory", l.Resources)
 	}
 	if depot, err := r.resolve(l.UsersDepot); err == nil {
@@ -253,7 +253,7 @@ type scan struct {
 
 // feed lists a tree root and hands its subdirectories to the workers.
 func (s *scan) feed(ctx context.Context, root string, kind taskKind) {
-	entries, err := readDir(local(s.layout.Host, root))
+	entries, err := readDir(s.layout.Host.Join(root))
 	if err != nil {
 		s.report([]Problem{{Unreadable, root, err.Error()}})
 	}
@@ -370,7 +370,7 @@ func (w *worker) run(t task) {
 }
 
 func (w *worker) list(dir string) []fs.DirEntry {
-	entries, err := readDir(local(w.layout.Host, dir))
+	entries, err := readDir(w.layout.Host.Join(dir))
 	if err != nil {
 		w.problems = append(w.problems, Problem{Unreadable, dir, err.Error()})
 	}
@@ -442,7 +442,7 @@ func brokenNote(err error) string {
 // candidate records p for removal unless it changed after the scan
 // began; for an orphan link it also decides the fate of the target.
 func (w *worker) candidate(p string, kind Kind, isLink bool) {
-	lp := local(w.layout.Host, p)
+	lp := w.layout.Host.Join(p)
 	info, err := os.Lstat(lp)
 	if errors.Is(err, fs.ErrNotExist) {
 		return // removed while we looked
@@ -494,7 +494,7 @@ func (w *worker) linkTarget(it *Item) {
 			return
 		}
 	}
-	info, err := os.Lstat(local(w.layout.Host, target))
+	info, err := os.Lstat(w.layout.Host.Join(target))
 	if err != nil || !info.Mode().IsRegular() {
 		it.Note = "target " + target + " is kept: not a regular file"
 		return

@@ -43,7 +43,7 @@ func (tr *tree) layout() Layout {
 }
 
 func (tr *tree) mkdir(p string) {
-	if err := os.MkdirAll(local(tr.host, p), 0o755); err != nil {
+	if err := os.MkdirAll(tr.host.Join(p), 0o755); err != nil {
 		tr.t.Fatal(err)
 	}
 }
@@ -51,7 +51,7 @@ func (tr *tree) mkdir(p string) {
 // file writes host path p and dates it an hour ago (before any scan).
 func (tr *tree) file(p, content string) string {
 	tr.mkdir(parentDir(p))
-	lp := local(tr.host, p)
+	lp := tr.host.Join(p)
 	if err := os.WriteFile(lp, []byte(content), 0o644); err != nil {
 		tr.t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func (tr *tree) file(p, content string) string {
 
 func (tr *tree) link(p, target string) string {
 	tr.mkdir(parentDir(p))
-	if err := os.Symlink(target, local(tr.host, p)); err != nil {
+	if err := os.Symlink(target, tr.host.Join(p)); err != nil {
 		tr.t.Fatal(err)
 	}
 	return p
@@ -92,7 +92,7 @@ func (tr *tree) linkedResource(pkgName, pkgID, id, resName string) (link, target
 }
 
 func (tr *tree) exists(p string) bool {
-	_, err := os.Lstat(local(tr.host, p))
+	_, err := os.Lstat(tr.host.Join(p))
 	return err == nil
 }
 
@@ -313,7 +313,7 @@ func TestScanLeavesNewFilesAlone(t *testing.T) {
 	tr := newTree(t)
 	o := tr.resource(idO)
 	future := time.Now().Add(time.Hour)
-	if err := os.Chtimes(local(tr.host, o), future, future); err != nil {
+	if err := os.Chtimes(tr.host.Join(o), future, future); err != nil {
 		t.Fatal(err)
 	}
 	res := tr.scan()
@@ -326,7 +326,7 @@ func TestScanLeavesNewFilesAlone(t *testing.T) {
 	// A file that changes between the scan and the clean-up stays too.
 	res2 := tr.scan()
 	cond := o + CondensedSuffix
-	if err := os.WriteFile(local(tr.host, cond), []byte("new content"), 0o644); err != nil {
+	if err := os.WriteFile(tr.host.Join(cond), []byte("new content"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out, err := res2.Clean(tr.layout(), "")
@@ -457,7 +457,7 @@ func quarantineRoundTrip(t *testing.T, q string) {
 		t.Errorf("undo did not restore the tree:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	// A quarantine inside the trees is refused.
-	if _, err := tr.scan(idA).Clean(tr.layout(), local(tr.host, resourcesDir+"/q")); err == nil {
+	if _, err := tr.scan(idA).Clean(tr.layout(), tr.host.Join(resourcesDir+"/q")); err == nil {
 		t.Error("quarantine inside the resource tree accepted")
 	}
 }
@@ -492,7 +492,7 @@ func TestLocate(t *testing.T) {
 	_, target := tr.linkedResource("set", pkg, idB, "x.rtdc")
 	tr.link(l.ResourcePath(idO), "/data/nowhere")
 	tr.link(l.ResourcePath(idP), l.ResourcePath(idP))
-	if lp, resolved, err := l.Locate(a); err != nil || resolved != a || lp != local(tr.host, a) {
+	if lp, resolved, err := l.Locate(a); err != nil || resolved != a || lp != tr.host.Join(a) {
 		t.Errorf("Locate(file) = %s, %s, %v", lp, resolved, err)
 	}
 	if _, resolved, err := l.Locate(l.ResourcePath(idB)); err != nil || resolved != target {
