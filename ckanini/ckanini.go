@@ -63,6 +63,9 @@ package ckanini
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // mainSection is the section CKAN reads its options from.
@@ -72,6 +75,8 @@ const mainSection = "app:main"
 const defaultSection = "DEFAULT"
 
 // File is one ckan.ini, held as its lines so that edits keep every other byte.
+// The lines are spans of the file as read, which is held once: a File
+// takes little more memory than the file's size.
 //
 // A File is not safe for concurrent use when one of the goroutines calls Set.
 type File struct {
@@ -79,12 +84,21 @@ type File struct {
 	abs  string // absolute path, for %(here)s and %(__file__)s
 	bom  bool   // the data started with a UTF-8 byte order mark
 
-	lines []rawLine
-	info  []lineInfo
+	data      []byte          // the file as read (never written)
+	src       string          // data without the BOM, sharing its memory
+	extra     strings.Builder // text of the lines Set wrote
+	extraText string          // extra's content
+
+	lines []line
 
 	sections map[string]*section
 	order    []string // section names in order of first appearance
-	dups     []Duplicate
+
+	// The index of the options and the duplicates, built when first
+	// needed after a parse (see ensureIndex).
+	mu      sync.Mutex
+	indexed atomic.Bool
+	dups    []Duplicate
 
 	used *File // the file named by `use = config:...` (Load only)
 }
@@ -125,6 +139,7 @@ func (f *File) HasSection(name string) bool {
 // Duplicates returns the options that are active more than once in one
 // section of this file, and repeated section headers, in file order.
 func (f *File) Duplicates() []Duplicate {
+	f.ensureIndex()
 	out := make([]Duplicate, len(f.dups))
 	for i, d := range f.dups {
 		d.Lines = append([]int(nil), d.Lines...)

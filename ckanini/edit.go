@@ -3,6 +3,7 @@ package ckanini
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -50,7 +51,7 @@ func CheckOption(section, key, value string) error {
 func valueLines(value string) []string {
 	var lines []string
 	for _, l := range splitLines(value) {
-		lines = append(lines, pyStrip(l.text))
+		lines = append(lines, pyStrip(value[l.start:l.start+l.n]))
 	}
 	for len(lines) > 0 && lines[0] == "" {
 		lines = lines[1:]
@@ -66,13 +67,13 @@ func valueLines(value string) []string {
 
 // eol returns the line ending for new lines: that of the first line that has
 // one, else "\n".
-func (f *File) eol() string {
+func (f *File) eol() uint8 {
 	for _, l := range f.lines {
-		if l.eol != "" {
+		if l.eol != eolNone {
 			return l.eol
 		}
 	}
-	return "\n"
+	return eolLF
 }
 
 // Set sets key = value in section (app:main when section is "") the way
@@ -124,6 +125,19 @@ func (f *File) SetLiteral(section, key, value string) (changed bool) {
 	return f.set(section, key, value)
 }
 
+// splice replaces del lines at index at by ins.
+type splice struct {
+	at, del int
+	ins     []line
+}
+
+// apply makes the splice on f.lines and returns its inverse.
+func (f *File) apply(s splice) splice {
+	old := slices.Clone(f.lines[s.at : s.at+s.del])
+	f.lines = slices.Replace(f.lines, s.at, s.at+s.del, s.ins...)
+	return splice{at: s.at, del: len(s.ins), ins: old}
+}
+
 func (f *File) set(section, key, value string) (changed bool) {
 	vl := valueLines(value)
 	want := strings.Join(vl, "\n")
@@ -131,9 +145,17 @@ func (f *File) set(section, key, value string) (changed bool) {
 	eol := f.eol()
 
 	var active []int
-	for i, in := range f.info {
-		if in.kind == lineOption && in.section == section && fold(in.key) == fk {
-			active = append(active, i)
+	if f.sections[section] != nil {
+		cur := ""
+		for i, l := range f.lines {
+			switch l.kind {
+			case lineSection:
+				cur, _ = sectionName(pyStrip(f.text(i)))
+			case lineOption:
+				if cur == section && foldEqual(f.optionKey(i), fk) {
+					active = append(active, i)
+				}
+			}
 		}
 	}
 
@@ -145,18 +167,19 @@ func (f *File) set(section, key, value string) (changed bool) {
 	switch {
 	case len(active) > 0:
 		first := active[0]
-		if len(active) == 1 && f.info[first].value == want {
+		if len(active) == 1 && f.value(first) == want {
 			return false
 		}
-		in := f.info[first]
-		replace[first] = optionLines(f.lines[first].text, in.delim, in.valStart, vl)
+		t := f.text(first)
+		_, delim, valStart, _ := splitOption(t)
+		replace[first] = optionLines(t, delim, valStart, vl)
 		for _, c := range f.contLines(first) {
 			replace[c] = nil
 		}
 		for _, d := range active[1:] {
-			replace[d] = []string{"#" + f.lines[d].text}
+			replace[d] = []string{"#" + f.text(d)}
 			for _, c := range f.contLines(d) {
-				replace[c] = []string{"#" + f.lines[c].text}
+				replace[c] = []string{"#" + f.text(c)}
 			}
 		}
 	default:
@@ -165,57 +188,85 @@ func (f *File) set(section, key, value string) (changed bool) {
 			break
 		}
 		if s := f.sections[section]; s != nil && len(s.headers) > 0 {
-			h := s.headers[0]
+			h := int(s.headers[0])
 			lead := ""
 			if n := f.nextContent(h); n >= 0 {
-				lead, _ = leading(f.lines[n].text)
+				lead, _ = leading(f.text(n))
 			}
 			after[h] = newOption(lead, key, vl)
 			break
 		}
 		if s := f.sections[mainSection]; s != nil && len(s.headers) > 0 {
-			h := s.headers[0]
-			lead, _ := leading(f.lines[h].text)
+			h := int(s.headers[0])
+			lead, _ := leading(f.text(h))
 			lines := append([]string{lead + "[" + section + "]"}, newOption(lead, key, vl)...)
 			before[h] = append(lines, "")
 			break
 		}
-		if n := len(f.lines); n > 0 && f.info[n-1].kind != lineBlank {
+		if n := len(f.lines); n > 0 && f.lines[n-1].kind != lineBlank {
 			tail = append(tail, "")
 		}
 		tail = append(tail, "["+section+"]")
 		tail = append(tail, newOption("", key, vl)...)
 	}
 
-	var out []rawLine
-	add := func(texts []string, eol string) {
-		for _, t := range texts {
-			out = append(out, rawLine{text: t, eol: eol})
+	// The edits, as splices from the last line up so that the indices of
+	// the lines before each stay valid; the lines slice has room for the
+	// few new lines, so that a large file is not copied.
+	touched := make([]int, 0, len(replace)+len(before)+len(after))
+	for _, m := range []map[int][]string{replace, before, after} {
+		for i := range m {
+			if !slices.Contains(touched, i) {
+				touched = append(touched, i)
+			}
 		}
 	}
-	for i, ln := range f.lines {
-		add(before[i], eol)
+	slices.Sort(touched)
+	var undo []splice
+	for k := len(touched) - 1; k >= 0; k-- {
+		i := touched[k]
+		var ins []line
+		for _, t := range before[i] {
+			ins = append(ins, f.newLine(t, eol))
+		}
 		if r, ok := replace[i]; ok {
-			if len(r) > 0 {
-				add(r[:len(r)-1], eol)
-				add(r[len(r)-1:], ln.eol)
+			for j, t := range r {
+				e := eol
+				if j == len(r)-1 {
+					e = f.lines[i].eol
+				}
+				ins = append(ins, f.newLine(t, e))
 			}
 		} else {
-			out = append(out, ln)
+			ins = append(ins, f.lines[i])
 		}
-		add(after[i], eol)
+		for _, t := range after[i] {
+			ins = append(ins, f.newLine(t, eol))
+		}
+		undo = append(undo, f.apply(splice{at: i, del: 1, ins: ins}))
 	}
-	add(tail, eol)
-	for i := range out {
-		if out[i].eol == "" {
-			out[i].eol = eol
+	if len(tail) > 0 {
+		ins := make([]line, len(tail))
+		for j, t := range tail {
+			ins[j] = f.newLine(t, eol)
+		}
+		undo = append(undo, f.apply(splice{at: len(f.lines), ins: ins}))
+	}
+	// A changed file ends with a line ending (only the old last line can
+	// lack one).
+	for i := len(f.lines) - 1; i >= 0; i-- {
+		if f.lines[i].eol == eolNone {
+			l := f.lines[i]
+			l.eol = eol
+			undo = append(undo, f.apply(splice{at: i, del: 1, ins: []line{l}}))
+			break
 		}
 	}
 
-	old := f.lines
-	f.lines = out
 	if err := f.parse(); err != nil {
-		f.lines = old
+		for k := len(undo) - 1; k >= 0; k-- {
+			f.apply(undo[k])
+		}
 		if f.parse() != nil {
 			panic("ckanini: internal error: cannot restore the file")
 		}
@@ -265,11 +316,9 @@ func contTexts(lead string, vl []string) []string {
 func (f *File) contLines(i int) []int {
 	var out []int
 	for j := i + 1; j < len(f.lines); j++ {
-		switch f.info[j].kind {
+		switch f.lines[j].kind {
 		case lineCont:
-			if f.info[j].owner == i {
-				out = append(out, j)
-			}
+			out = append(out, j)
 		case lineBlank, lineComment:
 		default:
 			return out
@@ -282,7 +331,7 @@ func (f *File) contLines(i int) []int {
 // and not a comment, or -1.
 func (f *File) nextContent(i int) int {
 	for j := i + 1; j < len(f.lines); j++ {
-		if k := f.info[j].kind; k != lineBlank && k != lineComment {
+		if k := f.lines[j].kind; k != lineBlank && k != lineComment {
 			return j
 		}
 	}
@@ -294,22 +343,27 @@ func (f *File) nextContent(i int) int {
 // column) and can be uncommented without changing how later lines are read.
 // It returns the line index (-1 if none) and the line without its marker.
 func (f *File) commented(section, fk string) (idx int, rest string, delim, valStart int) {
-	for i, in := range f.info {
-		if in.kind != lineComment || in.section != section {
+	cur := ""
+	for i, l := range f.lines {
+		if l.kind == lineSection {
+			cur, _ = sectionName(pyStrip(f.text(i)))
 			continue
 		}
-		t := f.lines[i].text
+		if l.kind != lineComment || cur != section {
+			continue
+		}
+		t := f.text(i)
 		if t == "" || (t[0] != '#' && t[0] != ';') {
 			continue
 		}
-		r := strings.TrimLeftFunc(t[1:], isSpace)
+		r := pyLStrip(t[1:])
 		key, d, vs, ok := splitOption(r)
-		if !ok || fold(key) != fk {
+		if !ok || !foldEqual(key, fk) {
 			continue
 		}
 		// The uncommented line has no indentation; an indented line after it
 		// would become its continuation.
-		if n := f.nextContent(i); n >= 0 && f.info[n].indent > 0 {
+		if n := f.nextContent(i); n >= 0 && indentOf(f.text(n)) > 0 {
 			continue
 		}
 		return i, r, d, vs

@@ -68,9 +68,8 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 		for _, name := range g.order {
-			s := g.sections[name]
-			for _, fk := range s.order {
-				e := s.entries[fk]
+			for _, fk := range g.keys(name) {
+				e, _ := optionOf(g, name, fk)
 				if v, ok := g.GetRaw(name, e.key); !ok || v != e.value {
 					t.Fatalf("GetRaw(%q, %q) = %q, %v", name, e.key, v, ok)
 				}
@@ -86,19 +85,21 @@ func FuzzParse(f *testing.F) {
 // the key in the section, and the commented-out lines of the key there.
 func touchable(g *File, section, fk string) map[int]bool {
 	out := map[int]bool{}
-	for i, in := range g.info {
+	info := viewOf(g)
+	lines := linesOf(g)
+	for i, in := range info {
 		switch in.kind {
 		case lineOption:
 			if in.section == section && fold(in.key) == fk {
 				out[i] = true
 			}
 		case lineCont:
-			o := g.info[in.owner]
+			o := info[in.owner]
 			if o.section == section && fold(o.key) == fk {
 				out[i] = true
 			}
 		case lineComment:
-			t := g.lines[i].text
+			t := lines[i].text
 			if in.section == section && (t[0] == '#' || t[0] == ';') {
 				if k, _, _, ok := splitOption(strings.TrimLeftFunc(t[1:], isSpace)); ok && fold(k) == fk {
 					out[i] = true
@@ -157,7 +158,7 @@ func checkSet(t *testing.T, g *File, data []byte, section, key, value string) {
 	}
 	fk := fold(key)
 	want := strings.Join(valueLines(value), "\n")
-	oldLines := append([]rawLine(nil), g.lines...)
+	oldLines := linesOf(g)
 	old, _ := Parse(fuzzPath, data)
 	touch := touchable(old, section, fk)
 
@@ -190,19 +191,19 @@ func checkSet(t *testing.T, g *File, data []byte, section, key, value string) {
 
 	// Every other option keeps its value, and no option appears.
 	for _, name := range old.order {
-		s := old.sections[name]
-		for _, k := range s.order {
+		for _, k := range old.keys(name) {
 			if name == section && k == fk {
 				continue
 			}
-			e, ok := h.lookup(name, k)
-			if !ok || e.value != s.entries[k].value {
-				t.Fatalf("[%s] %s changed from %q to %+v\n%q", name, k, s.entries[k].value, e, out)
+			was, _ := optionOf(old, name, k)
+			e, ok := optionOf(h, name, k)
+			if !ok || e.value != was.value {
+				t.Fatalf("[%s] %s changed from %q to %+v\n%q", name, k, was.value, e, out)
 			}
 		}
 	}
 	for _, name := range h.order {
-		for _, k := range h.sections[name].order {
+		for _, k := range h.keys(name) {
 			if name == section && k == fk {
 				continue
 			}
@@ -214,7 +215,7 @@ func checkSet(t *testing.T, g *File, data []byte, section, key, value string) {
 
 	// Lines not touched by the edit are byte-identical and in order; at
 	// most the last one gains a line ending.
-	newLines := h.lines
+	newLines := linesOf(h)
 	j := 0
 	kept := 0
 	for i, l := range oldLines {

@@ -75,21 +75,21 @@ func compareINIv1(t *testing.T, data []byte) {
 
 	// ... the same options and values.
 	for _, name := range ours.order {
-		s := ours.sections[name]
+		order := ours.keys(name)
 		sec := theirs.Section(name)
 		var keys []string
 		for _, k := range sec.KeyStrings() {
 			if name == defaultSection && (k == "here" || k == "__file__") {
-				if _, ok := s.entries[k]; !ok {
+				if _, ok := ours.lookup(name, k); !ok {
 					continue
 				}
 			}
 			keys = append(keys, k)
 		}
-		if !sameSet(keys, s.order) {
-			t.Fatalf("[%s] keys: ini.v1 %q, ckanini %q\n%s", name, keys, s.order, clipData(data))
+		if !sameSet(keys, order) {
+			t.Fatalf("[%s] keys: ini.v1 %q, ckanini %q\n%s", name, keys, order, clipData(data))
 		}
-		for _, fk := range s.order {
+		for _, fk := range order {
 			got := sec.Key(fk).Value() // raw
 			var v string
 			if name == mainSection {
@@ -108,7 +108,7 @@ func compareINIv1(t *testing.T, data []byte) {
 				}
 				v = val
 			} else {
-				v = s.entries[fk].value
+				v, _ = ours.lookupValue(name, fk)
 			}
 			if got != v {
 				t.Fatalf("[%s] %s: ini.v1 %q, ckanini %q\n%s", name, fk, got, v, clipData(data))

@@ -3,7 +3,6 @@ package ckanini
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -35,16 +34,16 @@ func (f *File) chain() chain {
 // [DEFAULT] sets it), `__file__` the path of file 0.
 func (c chain) raw(i int, name string) (string, bool) {
 	for j := i; j >= 0; j-- {
-		if e, ok := c[j].lookup(mainSection, name); ok {
-			return e.value, true
+		if v, ok := c[j].lookupValue(mainSection, name); ok {
+			return v, true
 		}
 	}
 	for j := i; j >= 0; j-- {
 		if j < i && name == "here" {
 			continue // overridden by the `here` injected for file i
 		}
-		if e, ok := c[j].lookup(defaultSection, name); ok {
-			return e.value, true
+		if v, ok := c[j].lookupValue(defaultSection, name); ok {
+			return v, true
 		}
 	}
 	switch name {
@@ -250,17 +249,13 @@ func (c chain) options(i int) []string {
 		}
 	}
 	for j := 0; j <= i; j++ {
-		if s := c[j].sections[mainSection]; s != nil {
-			for _, k := range s.order {
-				add(k)
-			}
+		for _, k := range c[j].keys(mainSection) {
+			add(k)
 		}
 	}
 	for j := 0; j <= i; j++ {
-		if s := c[j].sections[defaultSection]; s != nil {
-			for _, k := range s.order {
-				add(k)
-			}
+		for _, k := range c[j].keys(defaultSection) {
+			add(k)
 		}
 	}
 	add("here")
@@ -274,16 +269,16 @@ func (f *File) loadChain() error {
 	visited := map[string]bool{f.abs: true}
 	for {
 		cur := c[len(c)-1]
-		e, ok := cur.lookup(mainSection, "use")
+		line, ok := cur.lookup(mainSection, "use")
 		if !ok {
-			e, ok = cur.lookup(defaultSection, "use")
+			line, ok = cur.lookup(defaultSection, "use")
 		}
 		if !ok {
 			return nil
 		}
-		use, err := c.interpolate(len(c)-1, "use", e.value)
+		use, err := c.interpolate(len(c)-1, "use", cur.value(line))
 		if err != nil {
-			return &ParseError{Path: cur.path, Line: e.line + 1, Msg: "use: " + err.Error()}
+			return &ParseError{Path: cur.path, Line: line + 1, Msg: "use: " + err.Error()}
 		}
 		rest, ok := strings.CutPrefix(use, "config:")
 		if !ok {
@@ -295,15 +290,15 @@ func (f *File) loadChain() error {
 		}
 		next := absPath(p)
 		if visited[next] {
-			return &ParseError{Path: cur.path, Line: e.line + 1,
+			return &ParseError{Path: cur.path, Line: line + 1,
 				Msg: fmt.Sprintf("use = %s: loop in the chain of config files", use)}
 		}
 		visited[next] = true
-		data, err := os.ReadFile(p)
+		data, err := readFile(p)
 		if err != nil {
-			return &ParseError{Path: cur.path, Line: e.line + 1, Msg: fmt.Sprintf("use = %s: %v", use, err)}
+			return &ParseError{Path: cur.path, Line: line + 1, Msg: fmt.Sprintf("use = %s: %v", use, err)}
 		}
-		g, err := Parse(p, data)
+		g, err := parseOwned(p, data)
 		if err != nil {
 			return err
 		}

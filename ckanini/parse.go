@@ -2,20 +2,28 @@ package ckanini
 
 import (
 	"bytes"
+	"io"
 	"os"
-	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 )
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
-// rawLine is one physical line of the file.
-type rawLine struct {
-	text string // without the line ending (and without the BOM on line 1)
-	eol  string // "\n", "\r\n", "\r" or "" (last line without line ending)
-}
+// maxSize is the largest file this package reads: line offsets are 32-bit.
+const maxSize = 1<<31 - 1
+
+// Line endings of a line.
+const (
+	eolNone uint8 = iota // the last line, without a line ending
+	eolLF                // "\n"
+	eolCRLF              // "\r\n"
+	eolCR                // "\r"
+)
+
+var eolText = [...]string{eolNone: "", eolLF: "\n", eolCRLF: "\r\n", eolCR: "\r"}
 
 type lineKind uint8
 
@@ -27,46 +35,40 @@ const (
 	lineCont                    // continuation of the value of an option line
 )
 
-// lineInfo is what ConfigParser makes of one line.
-type lineInfo struct {
-	kind    lineKind
-	section string // section the line is in; for a header the section it opens
-	indent  int    // characters of leading whitespace, as ConfigParser counts
-
-	// option lines
-	key      string // as written
-	delim    int    // byte offset of the '=' or ':'
-	valStart int    // byte offset where the value starts
-	value    string // the value as ConfigParser reads it (continuations joined)
-
-	owner int // continuation lines: index of their option line
-}
-
-// entry is an option of a section.
-type entry struct {
-	key   string // spelling of the last occurrence
-	value string // raw (uninterpolated) value of the last occurrence
-	line  int    // index of the last occurrence's option line
-	lines []int  // indices of all occurrences
-}
-
-type section struct {
-	name    string
-	headers []int             // indices of header lines
-	entries map[string]*entry // by folded key
-	order   []string          // folded keys in order of first appearance
+// line is one physical line of the file. Its text is not stored in the
+// line: it is the span [start, start+n) of the file's text space, which
+// is the file as read (src) followed by the text of lines that Set wrote
+// (extra). A line costs 12 bytes however long it is, and parsing copies
+// no text: a 100 MB ckan.ini is held in little more than 100 MB.
+type line struct {
+	start uint32
+	n     uint32
+	eol   uint8
+	kind  lineKind
 }
 
 // Parse parses data as the contents of the ckan.ini at path. Path is used
 // for %(here)s and %(__file__)s and in messages; Parse does not read it, nor
-// the files named by `use = config:` (see Load). Errors are *ParseError.
+// the files named by `use = config:` (see Load). Parse keeps a copy of
+// data. Errors are *ParseError.
 func Parse(path string, data []byte) (*File, error) {
-	f := &File{path: path, abs: absPath(path)}
-	if bytes.HasPrefix(data, utf8BOM) {
-		f.bom = true
-		data = data[len(utf8BOM):]
+	return parseOwned(path, bytes.Clone(data))
+}
+
+// parseOwned is Parse of data that the File may keep and share (Original).
+func parseOwned(path string, data []byte) (*File, error) {
+	f := &File{path: path, abs: absPath(path), data: data}
+	if len(data) > maxSize {
+		return nil, &ParseError{Path: path, Line: 1, Msg: "the file is larger than 2 GiB"}
 	}
-	f.lines = splitLines(string(data))
+	text := data
+	if bytes.HasPrefix(text, utf8BOM) {
+		f.bom = true
+		text = text[len(utf8BOM):]
+	}
+	// src shares data's memory: data is never written (see Original).
+	f.src = unsafe.String(unsafe.SliceData(text), len(text))
+	f.lines = splitLines(f.src)
 	if err := f.parse(); err != nil {
 		return nil, err
 	}
@@ -77,11 +79,11 @@ func Parse(path string, data []byte) (*File, error) {
 // `use = config:PATH` in [app:main] (relative to the directory of the naming
 // file, followed recursively). Set and Bytes concern only the file at path.
 func Load(path string) (*File, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}
-	f, err := Parse(path, data)
+	f, err := parseOwned(path, data)
 	if err != nil {
 		return nil, err
 	}
@@ -91,24 +93,101 @@ func Load(path string) (*File, error) {
 	return f, nil
 }
 
+// readFile is os.ReadFile with a buffer of the file's exact size, so that
+// a large file does not leave a larger buffer behind.
+func readFile(path string) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	info, err := fh.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() || info.Size() > maxSize {
+		return io.ReadAll(io.LimitReader(fh, maxSize+1))
+	}
+	data := make([]byte, info.Size())
+	n, err := io.ReadFull(fh, data)
+	switch {
+	case err == io.ErrUnexpectedEOF:
+		return data[:n], nil // shrank while read
+	case err != nil:
+		return nil, err
+	}
+	// The file may have grown since Stat.
+	rest, err := io.ReadAll(fh)
+	if err != nil {
+		return nil, err
+	}
+	if len(rest) > 0 {
+		data = append(data, rest...)
+	}
+	return data, nil
+}
+
+// Original returns the content the file was parsed from (the data given
+// to Parse, or the file Load read), without the edits of Set. It shares
+// the File's memory: the caller must not modify it.
+func (f *File) Original() []byte { return f.data }
+
 // splitLines splits s at line endings as Python's universal newlines do
-// ("\r\n", "\r" and "\n").
-func splitLines(s string) []rawLine {
-	var lines []rawLine
-	for len(s) > 0 {
-		i := strings.IndexAny(s, "\r\n")
+// ("\r\n", "\r" and "\n"). The slice has room for some lines more, for
+// Set.
+func splitLines(s string) []line {
+	n := strings.Count(s, "\n") + strings.Count(s, "\r") + 1
+	lines := make([]line, 0, n+256)
+	pos := 0
+	for pos < len(s) {
+		rest := s[pos:]
+		i := strings.IndexByte(rest, '\n')
 		if i < 0 {
-			lines = append(lines, rawLine{text: s})
-			break
+			i = len(rest)
 		}
-		n := 1
-		if s[i] == '\r' && i+1 < len(s) && s[i+1] == '\n' {
-			n = 2
+		if j := strings.IndexByte(rest[:i], '\r'); j >= 0 {
+			i = j
 		}
-		lines = append(lines, rawLine{text: s[:i], eol: s[i : i+n]})
-		s = s[i+n:]
+		l := line{start: uint32(pos), n: uint32(i)}
+		switch {
+		case i == len(rest):
+			l.eol = eolNone
+		case rest[i] == '\n':
+			l.eol = eolLF
+		case i+1 < len(rest) && rest[i+1] == '\n':
+			l.eol = eolCRLF
+		default:
+			l.eol = eolCR
+		}
+		lines = append(lines, l)
+		pos += i + len(eolText[l.eol])
 	}
 	return lines
+}
+
+// text returns the text of line i, without its line ending.
+func (f *File) text(i int) string {
+	l := f.lines[i]
+	if int(l.start) < len(f.src) {
+		return f.src[l.start : l.start+l.n]
+	}
+	if l.n == 0 {
+		return ""
+	}
+	s := l.start - uint32(len(f.src))
+	return f.extraText[s : s+l.n]
+}
+
+// eolOf returns the line ending of line i.
+func (f *File) eolOf(i int) string { return eolText[f.lines[i].eol] }
+
+// newLine stores text for a line that Set writes and returns the line.
+func (f *File) newLine(text string, eol uint8) line {
+	start := len(f.src) + f.extra.Len()
+	f.extra.WriteString(text)
+	// Strings taken from the builder stay valid as it grows.
+	f.extraText = f.extra.String()
+	return line{start: uint32(start), n: uint32(len(text)), eol: eol}
 }
 
 // isSpace reports whether Python's str.isspace (and the regexp class \s)
@@ -117,11 +196,36 @@ func isSpace(r rune) bool {
 	return unicode.IsSpace(r) || (r >= 0x1c && r <= 0x1f)
 }
 
+// asciiSpace is isSpace for the bytes below utf8.RuneSelf.
+var asciiSpace = [utf8.RuneSelf]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true,
+	0x1c: true, 0x1d: true, 0x1e: true, 0x1f: true}
+
 // pyStrip is Python's str.strip().
-func pyStrip(s string) string { return strings.TrimFunc(s, isSpace) }
+func pyStrip(s string) string { return pyRStrip(pyLStrip(s)) }
+
+// pyLStrip is Python's str.lstrip().
+func pyLStrip(s string) string {
+	i := 0
+	for i < len(s) && s[i] < utf8.RuneSelf && asciiSpace[s[i]] {
+		i++
+	}
+	if i < len(s) && s[i] >= utf8.RuneSelf {
+		return strings.TrimLeftFunc(s[i:], isSpace)
+	}
+	return s[i:]
+}
 
 // pyRStrip is Python's str.rstrip().
-func pyRStrip(s string) string { return strings.TrimRightFunc(s, isSpace) }
+func pyRStrip(s string) string {
+	i := len(s)
+	for i > 0 && s[i-1] < utf8.RuneSelf && asciiSpace[s[i-1]] {
+		i--
+	}
+	if i > 0 && s[i-1] >= utf8.RuneSelf {
+		return strings.TrimRightFunc(s[:i], isSpace)
+	}
+	return s[:i]
+}
 
 // leading returns the leading whitespace of s and its length in characters.
 func leading(s string) (string, int) {
@@ -135,8 +239,22 @@ func leading(s string) (string, int) {
 	return s, n
 }
 
+// indentOf is the length in characters of the leading whitespace of s.
+func indentOf(s string) int {
+	i := 0
+	for i < len(s) && s[i] < utf8.RuneSelf && asciiSpace[s[i]] {
+		i++
+	}
+	if i < len(s) && s[i] >= utf8.RuneSelf {
+		_, n := leading(s[i:])
+		return i + n
+	}
+	return i
+}
+
 // fold maps an option name to the form used for comparisons: Python's
 // str.lower() (ConfigParser's optionxform), without the final-sigma rule.
+// A name already in that form is returned as it is, without a copy.
 func fold(s string) string {
 	ascii := true
 	for i := 0; i < len(s); i++ {
@@ -157,6 +275,31 @@ func fold(s string) string {
 		b.WriteRune(unicode.ToLower(r))
 	}
 	return b.String()
+}
+
+// foldEqual reports whether fold(s) == fk, without a copy for ASCII s.
+func foldEqual(s, fk string) bool {
+	if len(s) != len(fk) {
+		for i := 0; i < len(s); i++ {
+			if s[i] >= utf8.RuneSelf {
+				return fold(s) == fk
+			}
+		}
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return fold(s) == fk
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != fk[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // isComment reports whether ConfigParser takes the stripped line st for a
@@ -182,69 +325,73 @@ func sectionName(st string) (string, bool) {
 // is everything before the first '=' or ':'. It returns the stripped key and
 // the byte offsets of the delimiter and of the value.
 func splitOption(text string) (key string, delim, valStart int, ok bool) {
-	lead, _ := leading(text)
 	d := strings.IndexAny(text, "=:")
 	if d < 0 {
 		return "", 0, 0, false
 	}
-	key = pyRStrip(text[len(lead):d])
+	key = pyRStrip(pyLStrip(text[:d]))
 	rest := text[d+1:]
-	valStart = d + 1 + len(rest) - len(strings.TrimLeftFunc(rest, isSpace))
+	valStart = d + 1 + len(rest) - len(pyLStrip(rest))
 	return key, d, valStart, true
 }
 
-// parse classifies f.lines as ConfigParser._read does and builds the model.
+// optionKey returns the key of option line i as written.
+func (f *File) optionKey(i int) string {
+	k, _, _, _ := splitOption(f.text(i))
+	return k
+}
+
+// parse classifies f.lines as ConfigParser._read does, reporting what it
+// would refuse, and records the section headers. The index of the options
+// is built when first needed (see ensureIndex): a run of Sets on a large
+// file does not rebuild it each time.
 func (f *File) parse() error {
-	f.info = make([]lineInfo, len(f.lines))
-	f.sections = map[string]*section{}
-	f.order = nil
-	f.dups = nil
+	if f.sections == nil {
+		f.sections = map[string]*section{}
+	}
+	for _, s := range f.sections {
+		s.headers = s.headers[:0]
+		s.options = 0
+	}
+	f.order = f.order[:0]
+	f.indexed.Store(false)
 
 	var (
 		cur         *section
-		curName     string
 		optLine     = -1 // current option line (ConfigParser's optname)
 		indentLevel = 0
-		pieces      = map[int][]string{}
 	)
-	for i, ln := range f.lines {
-		info := &f.info[i]
-		info.section = curName
-		info.owner = -1
-		if !utf8.ValidString(ln.text) {
+	for i := range f.lines {
+		t := f.text(i)
+		if !utf8.ValidString(t) {
 			return &ParseError{Path: f.path, Line: i + 1, Msg: "invalid UTF-8"}
 		}
-		st := pyStrip(ln.text)
-		_, info.indent = leading(ln.text)
+		st := pyStrip(t)
 		if st == "" {
-			info.kind = lineBlank
-			if cur != nil && optLine >= 0 {
-				pieces[optLine] = append(pieces[optLine], "")
-			}
+			f.lines[i].kind = lineBlank
 			continue
 		}
-		if isComment(st) {
-			info.kind = lineComment
+		if st[0] == '#' || st[0] == ';' {
+			f.lines[i].kind = lineComment
 			continue
 		}
-		if cur != nil && optLine >= 0 && info.indent > indentLevel {
-			info.kind = lineCont
-			info.owner = optLine
-			pieces[optLine] = append(pieces[optLine], st)
+		indent := indentOf(t)
+		if cur != nil && optLine >= 0 && indent > indentLevel {
+			f.lines[i].kind = lineCont
 			continue
 		}
-		indentLevel = info.indent
+		indentLevel = indent
 		if name, ok := sectionName(st); ok {
-			info.kind = lineSection
-			info.section = name
-			curName = name
+			f.lines[i].kind = lineSection
 			cur = f.sections[name]
 			if cur == nil {
-				cur = &section{name: name, entries: map[string]*entry{}}
+				cur = &section{}
 				f.sections[name] = cur
+			}
+			if len(cur.headers) == 0 {
 				f.order = append(f.order, name)
 			}
-			cur.headers = append(cur.headers, i)
+			cur.headers = append(cur.headers, int32(i))
 			optLine = -1
 			continue
 		}
@@ -252,7 +399,7 @@ func (f *File) parse() error {
 			return &ParseError{Path: f.path, Line: i + 1,
 				Msg: "option before the first section header"}
 		}
-		key, delim, valStart, ok := splitOption(ln.text)
+		key, _, _, ok := splitOption(t)
 		if !ok {
 			return &ParseError{Path: f.path, Line: i + 1,
 				Msg: "neither a section header, an option (key = value), a comment nor a continuation line"}
@@ -260,62 +407,98 @@ func (f *File) parse() error {
 		if key == "" {
 			return &ParseError{Path: f.path, Line: i + 1, Msg: "option without a name"}
 		}
-		info.kind = lineOption
-		info.key = key
-		info.delim = delim
-		info.valStart = valStart
-		pieces[i] = []string{pyStrip(ln.text[valStart:])}
+		f.lines[i].kind = lineOption
+		cur.options++
 		optLine = i
-
-		fk := fold(key)
-		e := cur.entries[fk]
-		if e == nil {
-			e = &entry{}
-			cur.entries[fk] = e
-			cur.order = append(cur.order, fk)
-		}
-		e.key, e.line = key, i
-		e.lines = append(e.lines, i)
 	}
-
-	for i, p := range pieces {
-		f.info[i].value = pyRStrip(strings.Join(p, "\n"))
-	}
-	for _, name := range f.order {
-		s := f.sections[name]
-		for _, fk := range s.order {
-			e := s.entries[fk]
-			e.value = f.info[e.line].value
-			if len(e.lines) > 1 {
-				f.dups = append(f.dups, Duplicate{Section: name,
-					Key: f.info[e.lines[0]].key, Lines: lineNumbers(e.lines)})
-			}
-		}
-		if len(s.headers) > 1 && name != defaultSection {
-			f.dups = append(f.dups, Duplicate{Section: name, Lines: lineNumbers(s.headers)})
+	for name, s := range f.sections {
+		if len(s.headers) == 0 {
+			delete(f.sections, name)
 		}
 	}
-	sort.SliceStable(f.dups, func(a, b int) bool { return f.dups[a].Lines[0] < f.dups[b].Lines[0] })
 	return nil
 }
 
-func lineNumbers(idx []int) []int {
+func lineNumbers(idx []int32) []int {
 	out := make([]int, len(idx))
 	for i, x := range idx {
-		out[i] = x + 1
+		out[i] = int(x) + 1
 	}
 	return out
 }
 
-// lookup returns the entry of key in the named section of this file only,
-// without the [DEFAULT] fallback.
-func (f *File) lookup(sec, fk string) (*entry, bool) {
+// value returns the value of the option at line i as ConfigParser reads
+// it: the text after the delimiter, then its continuation lines (blank
+// lines kept inside, comments left out), joined with "\n", trailing
+// whitespace dropped.
+func (f *File) value(i int) string {
+	_, _, valStart, _ := splitOption(f.text(i))
+	first := pyStrip(f.text(i)[valStart:])
+	j := i + 1
+	for j < len(f.lines) && (f.lines[j].kind == lineBlank || f.lines[j].kind == lineComment) {
+		j++
+	}
+	if j == len(f.lines) || f.lines[j].kind != lineCont {
+		return pyRStrip(first) // one line: no copy
+	}
+	var b strings.Builder
+	b.WriteString(first)
+	for j = i + 1; j < len(f.lines); j++ {
+		switch f.lines[j].kind {
+		case lineBlank:
+			b.WriteByte('\n')
+		case lineComment:
+		case lineCont:
+			b.WriteByte('\n')
+			b.WriteString(pyStrip(f.text(j)))
+		default:
+			return pyRStrip(b.String())
+		}
+	}
+	return pyRStrip(b.String())
+}
+
+// lookup returns the line of the last occurrence of the folded key in the
+// named section of this file only, without the [DEFAULT] fallback.
+func (f *File) lookup(sec, fk string) (int, bool) {
+	f.ensureIndex()
 	s := f.sections[sec]
 	if s == nil {
-		return nil, false
+		return 0, false
 	}
-	e, ok := s.entries[fk]
-	return e, ok
+	return s.find(f, fk)
+}
+
+// lookupValue is the value of lookup's option.
+func (f *File) lookupValue(sec, fk string) (string, bool) {
+	i, ok := f.lookup(sec, fk)
+	if !ok {
+		return "", false
+	}
+	return f.value(i), true
+}
+
+// keys returns the folded keys of the named section in the order of their
+// first appearance.
+func (f *File) keys(sec string) []string {
+	if f.sections[sec] == nil {
+		return nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	cur := ""
+	for i, l := range f.lines {
+		switch l.kind {
+		case lineSection:
+			cur, _ = sectionName(pyStrip(f.text(i)))
+		case lineOption:
+			if fk := fold(f.optionKey(i)); cur == sec && !seen[fk] {
+				seen[fk] = true
+				out = append(out, fk)
+			}
+		}
+	}
+	return out
 }
 
 // GetRaw returns the uninterpolated value of key in the named section of
@@ -328,25 +511,37 @@ func (f *File) GetRaw(section, key string) (string, bool) {
 		return "", false
 	}
 	fk := fold(key)
-	if e, ok := f.lookup(section, fk); ok {
-		return e.value, true
+	if v, ok := f.lookupValue(section, fk); ok {
+		return v, true
 	}
-	if e, ok := f.lookup(defaultSection, fk); ok {
-		return e.value, true
+	if v, ok := f.lookupValue(defaultSection, fk); ok {
+		return v, true
 	}
 	return "", false
 }
 
-// Bytes returns the whole file as it is now, with its byte order mark and
-// line endings.
-func (f *File) Bytes() []byte {
-	var b bytes.Buffer
+// Size is the length in bytes of Bytes.
+func (f *File) Size() int {
+	n := 0
 	if f.bom {
-		b.Write(utf8BOM)
+		n = len(utf8BOM)
 	}
-	for _, ln := range f.lines {
-		b.WriteString(ln.text)
-		b.WriteString(ln.eol)
+	for _, l := range f.lines {
+		n += int(l.n) + len(eolText[l.eol])
 	}
-	return b.Bytes()
+	return n
+}
+
+// Bytes returns the whole file as it is now, with its byte order mark and
+// line endings, in a new buffer of its exact size.
+func (f *File) Bytes() []byte {
+	b := make([]byte, 0, f.Size())
+	if f.bom {
+		b = append(b, utf8BOM...)
+	}
+	for i := range f.lines {
+		b = append(b, f.text(i)...)
+		b = append(b, eolText[f.lines[i].eol]...)
+	}
+	return b
 }

@@ -155,16 +155,12 @@ func comparePython(path string, data []byte, r *pyResult) string {
 		return fmt.Sprintf("sections %q, Python %q", ours, theirs)
 	}
 	cmp := func(name string, py map[string]string) string {
-		s := f.sections[name]
-		n := 0
-		if s != nil {
-			n = len(s.entries)
-		}
+		n := numOptions(f, name)
 		if n != len(py) {
 			return fmt.Sprintf("[%s] has %d options, Python %d: %q", name, n, len(py), py)
 		}
 		for k, v := range py {
-			e, ok := f.lookup(name, k)
+			e, ok := optionOf(f, name, k)
 			if !ok || e.value != v {
 				return fmt.Sprintf("[%s] %s = %+v, Python %q", name, k, e, v)
 			}
