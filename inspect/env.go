@@ -93,8 +93,10 @@ func (e *Env) ckanIni() (*ckanini.File, error) {
 		case info.IsDir():
 			e.iniErr = fmt.Errorf("%s is a directory, expected the ckan.ini file", e.CKANIni)
 		default:
-			e.iniBytes, _ = os.ReadFile(local)
 			e.ini, e.iniErr = ckanini.Load(local)
+			if e.iniErr == nil {
+				e.iniBytes = e.ini.Original() // the same memory: a large file is held once
+			}
 			if e.iniErr != nil {
 				e.iniErr = fmt.Errorf("%s: %v", e.CKANIni, hostError(e.Host, local, e.iniErr))
 			}
