@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-
+	"time"
 )
 
 // ApplyOptions tune Apply.
@@ -35,6 +35,8 @@ type Result struct {
 	// Interrupted is true when the context was cancelled before every
 	// step was carried out.
 	Interrupted bool `json:"interrupted,omitempty"`
+	// UndoFailed is true when a deferred undo or a rollback failed.
+	UndoFailed bool `json:"undo_failed,omitempty"`
 }
 
 // Applied lists the steps that were carried out.
@@ -55,7 +57,7 @@ func (r *Result) Failed() bool {
 			return true
 		}
 	}
-	return r.Interrupted
+	return r.Interrupted || r.UndoFailed
 }
 
 // ErrNotRun marks the steps left out after an interruption or an earlier failure.
@@ -102,7 +104,45 @@ func (p *Plan) Apply(ctx context.Context, opts ApplyOptions) *Result {
 		}
 		c.Applied = true
 	}
+	p.undo(ctx, res)
 	return res
+}
+
+// UndoTimeout bounds each deferred undo and rollback.
+var UndoTimeout = 10 * time.Minute
+
+// undo runs, in reverse order, the rollbacks of the applied actions when
+// the run failed, and the undos of the applied actions always. They run
+// after an interruption too: their context is not cancelled with ctx.
+func (p *Plan) undo(ctx context.Context, res *Result) {
+	failed := res.Failed()
+	for i := len(res.Changes) - 1; i >= 0; i-- {
+		c := res.Changes[i]
+		a := c.item.action
+		if !c.Applied || a == nil || (a.Undo == nil && (a.Rollback == nil || !failed)) {
+			continue
+		}
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), UndoTimeout)
+		var msgs []string
+		if a.Rollback != nil && failed {
+			if err := a.Rollback(uctx); err != nil {
+				msgs = append(msgs, "rollback failed: "+err.Error())
+				res.UndoFailed = true
+			} else {
+				msgs = append(msgs, "rolled back")
+			}
+		}
+		if a.Undo != nil {
+			if err := a.Undo(uctx); err != nil {
+				msgs = append(msgs, "undo failed: "+err.Error())
+				res.UndoFailed = true
+			} else {
+				msgs = append(msgs, "undone")
+			}
+		}
+		cancel()
+		c.Undone = strings.Join(msgs, "; ")
+	}
 }
 
 // writeFile writes one planned file. It returns the host path of the

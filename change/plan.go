@@ -73,6 +73,16 @@ type Action struct {
 	Run func(ctx context.Context) error
 	// Reload names the services to reload after it ran.
 	Reload []Service
+	// Undo, when set, is run once every step is over — also when a later
+	// step failed or the run was interrupted — if Run succeeded: the
+	// second half of a pair such as maintenance page on / off. Undos run
+	// in reverse order, after the rollbacks, with a context that the
+	// interruption does not cancel.
+	Undo func(ctx context.Context) error
+	// Rollback, when set, is run only when a later step failed or the run
+	// was interrupted, if Run succeeded: it puts back the state Run
+	// recorded (the versions before an update).
+	Rollback func(ctx context.Context) error
 }
 
 // item is one step of a plan: a file write or an action.
@@ -189,6 +199,9 @@ type Change struct {
 	Backup string `json:"backup,omitempty"`
 	// Error says why the step failed or was not carried out.
 	Error string `json:"error,omitempty"`
+	// Undone says what the step's deferred undo or rollback did ("undone",
+	// "rolled back", or why it failed).
+	Undone string `json:"undone,omitempty"`
 
 	item *item
 }
@@ -330,6 +343,10 @@ func mergeServices(a, b []Service) []Service {
 func Summary(changes []*Change) string {
 	var b strings.Builder
 	for _, c := range changes {
+		if c.Undone != "" {
+			fmt.Fprintf(&b, "  %s (%s)\n", c, c.Undone)
+			continue
+		}
 		fmt.Fprintf(&b, "  %s\n", c)
 	}
 	return b.String()
