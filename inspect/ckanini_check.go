@@ -164,7 +164,7 @@ func checkDatabaseURL(env *Env, cur string, ok bool) *Finding {
 	case err != nil:
 		fnd.Message = fmt.Sprintf("%s = %s: %v; expected %s", dbURLKey, fnd.Current, err, fnd.Expected)
 	case fnd.Current == fnd.Expected:
-		fnd.Message = fmt.Sprintf("%s = %s: the password in it differs from the site file's", dbURLKey, fnd.Current)
+		fnd.Message = fmt.Sprintf("%s = %s: the secret in it differs from the site file's", dbURLKey, fnd.Current)
 	default:
 		fnd.Message = fmt.Sprintf("%s = %s, expected %s", dbURLKey, fnd.Current, fnd.Expected)
 	}
