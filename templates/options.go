@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"text/template"
 	"text/template/parse"
@@ -69,6 +70,13 @@ func Options(p Params) ([]Option, error) {
 	over, err := readOptions(p.Kind + ".ini")
 	if err != nil {
 		return nil, err
+	}
+	if ckanAtLeast(p.CKANVersion, 2, 10) {
+		newer, err := readOptions("ckan-2.10.ini")
+		if err != nil {
+			return nil, err
+		}
+		over = append(newer, over...)
 	}
 	for _, o := range over {
 		if i := slices.IndexFunc(raw, func(r rawOption) bool { return r.key == o.key }); i >= 0 {
@@ -244,4 +252,23 @@ func renderOptions(p Params) ([]byte, error) {
 		b.WriteString(strings.TrimRight(o.Key+" = "+o.Value, " ") + "\n")
 	}
 	return b.Bytes(), nil
+}
+
+// ckanAtLeast tells whether the CKAN version v ("2.11.5", "2.10.0b1",
+// "v2.10") is major.minor or newer; false for an empty or unparsable v.
+func ckanAtLeast(v string, major, minor int) bool {
+	parts := strings.SplitN(strings.TrimPrefix(strings.TrimSpace(v), "v"), ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	ma, err1 := strconv.Atoi(parts[0])
+	digits := strings.IndexFunc(parts[1], func(r rune) bool { return r < '0' || r > '9' })
+	if digits >= 0 {
+		parts[1] = parts[1][:digits]
+	}
+	mi, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
 }

@@ -67,6 +67,11 @@ type Params struct {
 	// answer requests for any other host name with 444 (the one on port
 	// 443 uses Debian's snakeoil certificate).
 	DefaultServers bool
+	// CKANVersion is the installed CKAN's version ("2.11.5"); from 2.10
+	// on, the options of ckan-2.10.ini replace those of the base file
+	// (plugins and views that exist there). Empty means unknown: DCOR's
+	// 2021 (CKAN 2.9) options.
+	CKANVersion string
 }
 
 // Template is one embedded file.
