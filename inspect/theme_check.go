@@ -49,11 +49,17 @@ func checkTheme(env *Env) []*Finding {
 	return out
 }
 
-// runCKAN runs `ckan -c INI COMMAND` with CKAN_INI set.
+// runCKAN runs `ckan -c INI COMMAND` with CKAN_INI set and the
+// virtualenv's bin directory first in PATH, as in an activated venv: the
+// theme's commands run the venv's programs by name (`pybabel compile`).
 func runCKAN(ctx context.Context, env *Env, ckan, command string) error {
 	ini := env.Host.Path(env.CKANIni)
 	env.logf("running %s -c %s %s", ckan, env.CKANIni, command)
+	pathEnv := "PATH=" + env.Host.Path(path.Dir(ckan))
+	if p := os.Getenv("PATH"); p != "" {
+		pathEnv += string(os.PathListSeparator) + p
+	}
 	_, err := runner.Run(ctx, runner.Cmd{Path: env.Host.Path(ckan), Args: []string{"-c", ini, command},
-		ExtraEnv: []string{"CKAN_INI=" + ini}})
+		ExtraEnv: []string{"CKAN_INI=" + ini, pathEnv}})
 	return err
 }
