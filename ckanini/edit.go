@@ -125,6 +125,9 @@ func (f *File) SetLiteral(section, key, value string) (changed bool) {
 	return f.set(section, key, value)
 }
 
+// isNew reports whether line i was written by Set.
+func (f *File) isNew(i int) bool { return int(f.lines[i].start) >= len(f.src) }
+
 // splice replaces del lines at index at by ins.
 type splice struct {
 	at, del int
@@ -260,6 +263,27 @@ func (f *File) set(section, key, value string) (changed bool) {
 			l.eol = eol
 			undo = append(undo, f.apply(splice{at: i, del: 1, ins: []line{l}}))
 			break
+		}
+	}
+
+	// A line ending "\r" followed by an empty line ending "\n" would read
+	// back as one line ending "\r\n" (files that mix line endings): the
+	// new line of the two takes the other's kind of ending, and between
+	// two old lines that a removal brought together goes a "#" line.
+	for i := 0; i+1 < len(f.lines); i++ {
+		a, b := f.lines[i], f.lines[i+1]
+		if a.eol != eolCR || b.n != 0 || b.eol != eolLF {
+			continue
+		}
+		switch {
+		case f.isNew(i + 1):
+			b.eol = eolCR
+			undo = append(undo, f.apply(splice{at: i + 1, del: 1, ins: []line{b}}))
+		case f.isNew(i):
+			a.eol = eolLF
+			undo = append(undo, f.apply(splice{at: i, del: 1, ins: []line{a}}))
+		default:
+			undo = append(undo, f.apply(splice{at: i + 1, ins: []line{f.newLine("#", eolLF)}}))
 		}
 	}
 

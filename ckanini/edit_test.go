@@ -196,3 +196,26 @@ func TestCheckOption(t *testing.T) {
 		}
 	}
 }
+
+// TestSetMixedLineEndings: in a file that mixes "\r" and "\n" endings, a
+// line ending "\r" followed by an empty line ending "\n" would read back
+// as one line; Set never writes that pair.
+func TestSetMixedLineEndings(t *testing.T) {
+	for _, c := range []struct {
+		data, section, key, value, want string
+	}{
+		// A new section appended after a last line ending "\r".
+		{"[DEFAULT] ; c\n#secret_key = x\r", "a", "0", "0", "[DEFAULT] ; c\n#secret_key = x\r\r[a]\n0 = 0\n"},
+		// The continuation lines of the option removed: its line, ending
+		// "\r", comes before an empty line ending "\n".
+		{"[s]\nk = a\r  b\n\n", "s", "k", "z", "[s]\nk = z\n\n"},
+		// Two old lines brought together by the removal.
+		{"[s]\nk = a\r  b\r\r  c\n\n", "s", "k", "z", "[s]\nk = z\r\r#\n\n"},
+	} {
+		g := mustParse(t, c.data)
+		checkSet(t, g, []byte(c.data), c.section, c.key, c.value)
+		if got := string(g.Bytes()); got != c.want {
+			t.Errorf("Set(%q, %q, %q) on %q:\n got %q\nwant %q", c.section, c.key, c.value, c.data, got, c.want)
+		}
+	}
+}
