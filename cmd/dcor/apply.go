@@ -15,6 +15,8 @@ type planOptions struct {
 	diff bool
 	// stopOnError stops at the first failed step.
 	stopOnError bool
+	// onStep, when set, is called before each step (progress).
+	onStep func(c *change.Change)
 }
 
 // planReport is what carryOut did, for the commands' JSON documents.
@@ -52,7 +54,7 @@ func (a *app) carryOut(ctx context.Context, p *change.Plan, o planOptions) (*pla
 		}
 		return rep, nil
 	}
-	res := p.Apply(ctx, change.ApplyOptions{StopOnError: o.stopOnError, Diffs: o.diff || a.json})
+	res := p.Apply(ctx, change.ApplyOptions{StopOnError: o.stopOnError, Diffs: o.diff || a.json, OnStep: o.onStep})
 	rep.Changes = res.Changes
 	if !a.json {
 		if o.diff {
