@@ -95,6 +95,51 @@ CREATE TABLE api_token (
     last_access timestamp without time zone,
     plugin_extras jsonb
 );
+CREATE TABLE tag (
+    id text PRIMARY KEY,
+    name varchar(100) NOT NULL,
+    vocabulary_id varchar(100)
+);
+CREATE TABLE package_tag (
+    id text PRIMARY KEY,
+    package_id text REFERENCES package(id),
+    tag_id text REFERENCES tag(id),
+    state text
+);
+CREATE TABLE package_extra (
+    id text PRIMARY KEY,
+    package_id text REFERENCES package(id),
+    key text,
+    value text,
+    state text
+);
+CREATE TABLE package_member (
+    package_id text NOT NULL REFERENCES package(id),
+    user_id text NOT NULL REFERENCES "user"(id),
+    capacity text NOT NULL,
+    modified timestamp without time zone NOT NULL,
+    PRIMARY KEY (package_id, user_id)
+);
+CREATE TABLE package_relationship (
+    id text PRIMARY KEY,
+    subject_package_id text REFERENCES package(id),
+    object_package_id text REFERENCES package(id),
+    type text,
+    comment text,
+    state text
+);
+CREATE TABLE resource_view (
+    id text PRIMARY KEY,
+    resource_id text REFERENCES resource(id) ON DELETE CASCADE ON UPDATE CASCADE,
+    title text,
+    description text,
+    view_type text NOT NULL,
+    "order" integer NOT NULL,
+    config text
+);
+CREATE TABLE alembic_version (
+    version_num varchar(32) NOT NULL PRIMARY KEY
+);
 CREATE TABLE activity (
     id text PRIMARY KEY,
     "timestamp" timestamp without time zone,
