@@ -120,7 +120,7 @@ func (a *app) runUpdate(ctx context.Context, o updateOptions) error {
 		a.printUpdateStatus(st)
 	}
 	p := change.New(h, time.Now())
-	if o.maintenance && st.Pending() && !o.check {
+	if o.maintenance && st.Pending() {
 		m := &update.Maintenance{Host: h, Site: host.NginxSite}
 		if s, err := a.siteFile(); err == nil && s != nil {
 			m.Title = s.FQDN
