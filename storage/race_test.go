@@ -95,7 +95,7 @@ func raceOnce(t *testing.T, run, n int, victimDir, quarantine string) (removed, 
 		t.Fatalf("run %d: scan found %d orphans, want %d", run, len(res.Remove), n)
 	}
 	real := tr.host.Join(dir)
-	swap := tr.host.Join(resourcesDir+"/0a1/swp")
+	swap := tr.host.Join(resourcesDir + "/0a1/swp")
 	if err := os.Symlink(victimDir, swap); err != nil {
 		t.Fatal(err)
 	}
