@@ -22,7 +22,7 @@ type DatasetCounts struct {
 	Private int `json:"private"`
 }
 
-// String is "1000 (active 700, deleted 200, draft 100; 50 private)".
+// String is "1000 datasets (active 700, deleted 200, draft 100; 50 private)".
 func (c DatasetCounts) String() string {
 	states := make([]string, 0, len(c.ByState))
 	for s := range c.ByState {
@@ -33,7 +33,7 @@ func (c DatasetCounts) String() string {
 	for i, s := range states {
 		parts[i] = fmt.Sprintf("%s %d", s, c.ByState[s])
 	}
-	s := fmt.Sprintf("%d", c.Total)
+	s := fmt.Sprintf("%d datasets", c.Total)
 	if len(parts) > 0 {
 		s += " (" + strings.Join(parts, ", ")
 		if c.Private > 0 {

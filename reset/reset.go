@@ -282,7 +282,7 @@ func (b *builder) build() {
 		dbChanges = true
 		steps = append(steps, func() {
 			b.plan.Do("database", change.Action{Description: fmt.Sprintf(
-				"drop every table of the CKAN database %s (%s datasets, %d users) with `ckan db clean --yes`, then `ckan db %s`",
+				"drop every table of the CKAN database %s (%s, %d users) with `ckan db clean --yes`, then `ckan db %s`",
 				ckandb.MaskURL(env.DatabaseURL), sum.Datasets, *sum.Users, initCommand(env.CKANVersion)), Reload: reload,
 				Run: func(ctx context.Context) error {
 					rev, err := resetDatabase(ctx, env)
@@ -298,7 +298,7 @@ func (b *builder) build() {
 			dbChanges = true
 			steps = append(steps, func() {
 				b.plan.Do("datasets", change.Action{Description: fmt.Sprintf(
-					"purge %s datasets in one transaction, then delete the %d Solr documents of this site's datasets (site_id %q)",
+					"purge %s in one transaction, then delete the %d Solr documents of this site's datasets (site_id %q)",
 					sum.Datasets, *sum.SolrDatasets, env.Solr.SiteID), Reload: reload,
 					Run: func(ctx context.Context) error { return purgeDatasets(ctx, env, res) }})
 			})

@@ -205,7 +205,7 @@ func testPlanSaysWhatWouldHappenAndChangesNothing(t *testing.T) {
 	want := []string{
 		"backup: back up",
 		"cache: remove the webassets under /var/lib/ckan/webassets: 3 files in 3 directories, 3 B (.webassets-cache, base, vendor)",
-		`datasets: purge 4 (active 2, deleted 1, draft 1; 1 private) datasets in one transaction, then delete the 4 Solr documents of this site's datasets (site_id "dcor.test")`,
+		`datasets: purge 4 datasets (active 2, deleted 1, draft 1; 1 private) in one transaction, then delete the 4 Solr documents of this site's datasets (site_id "dcor.test")`,
 		"zombie-users: delete 5 zombie users (state deleted, as `ckan user remove`): bob, carol, never, pend, zed",
 		`search-index: delete the 5 Solr documents of site_id "dcor.test" from ` + s.solr.URL + ` and commit`,
 	}
@@ -418,7 +418,7 @@ func testDatabaseReset(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := []string{"backup: back up", "database: drop every table of the CKAN database " +
-				strings.Replace(s.url, ":pw@", ":****@", 1) + " (4 (active 2, deleted 1, draft 1; 1 private) datasets, 9 users) with `ckan db clean --yes`, then `ckan " + map[string]string{"2.10.9": "db init", "2.11.4": "db upgrade"}[tc.version] + "`"}
+				strings.Replace(s.url, ":pw@", ":****@", 1) + " (4 datasets (active 2, deleted 1, draft 1; 1 private), 9 users) with `ckan db clean --yes`, then `ckan " + map[string]string{"2.10.9": "db init", "2.11.4": "db upgrade"}[tc.version] + "`"}
 			if got := descriptions(p); !reflect.DeepEqual(got, want) {
 				t.Fatalf("plan\n%q\nwant\n%q", got, want)
 			}

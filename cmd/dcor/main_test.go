@@ -87,6 +87,11 @@ func TestScripts(t *testing.T) {
 				}
 				ts.Check(resourcetest.Build(ts.MkAbs(args[0]), url, beads))
 			},
+			// resethost DIR / resetstate DIR: a host for dcor reset (reset_test.go).
+			"resethost": func(ts *testscript.TestScript, neg bool, args []string) {
+				resetHost(ts, cluster, &databases, args)
+			},
+			"resetstate": func(ts *testscript.TestScript, neg bool, args []string) { resetState(ts, args) },
 			// snapshot DIR FILE: write every entry's path, mode, size and mtime.
 			"snapshot": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) != 2 {

@@ -43,6 +43,13 @@ var fields = map[string]bool{"id": true, "site_id": true, "entity_type": true, "
 
 // Start starts a stand-in core named core, closed when the test ends.
 func Start(t testing.TB, core string) *Server {
+	s := New(core)
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+// New starts a stand-in core named core; Close stops it.
+func New(core string) *Server {
 	s := &Server{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/solr/"+core+"/select", s.sel)
@@ -50,7 +57,6 @@ func Start(t testing.TB, core string) *Server {
 	mux.HandleFunc("/solr/"+core+"/update/", s.update)
 	s.srv = httptest.NewServer(mux)
 	s.URL = s.srv.URL + "/solr/" + core
-	t.Cleanup(s.srv.Close)
 	return s
 }
 
