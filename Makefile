@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Debian packages the tests run for real (see scripts/deps.sh)
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: all build demo test deps vet fmt-check unit bench-inspect bench-backup bench-scan clean
+.PHONY: all build demo test deps vet fmt-check unit bench-inspect bench-backup bench-scan clean stack stack-stop
 
 all: build
 
@@ -50,6 +50,15 @@ bench-backup: deps
 # DCOR_BENCH_RESOURCES=200000  DCOR_BENCH_REPEAT=3  DCOR_BENCH_STRICT=1 (fail above 1.5× find)
 bench-scan: deps build
 	DCOR_BENCH_SCAN=1 $(GO) test -count=1 -v -timeout 120m -run TestBenchScan ./storage/bench/
+
+# A real DCOR host (CKAN 2.11.5, Solr, Redis, PostgreSQL, uWSGI under
+# supervisord, nginx with TLS) in a private mount and network namespace;
+# writes .stack/env. Caches in /var/cache/dcor-stack (README, "The real stack").
+stack:
+	@stack/stack.sh up
+
+stack-stop:
+	@stack/stack.sh down
 
 clean:
 	rm -rf bin
