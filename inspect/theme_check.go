@@ -7,14 +7,23 @@ import (
 	"path"
 
 	"github.com/DCOR-dev/dcor/internal/runner"
+	"github.com/DCOR-dev/dcor/templates"
 )
 
-// themeSteps are the DCOR theme's branding steps (facts §2): when the
-// option does not have its value yet, the ckan command runs, then the
-// option is set.
-var themeSteps = []struct{ key, value, command string }{
-	{"ckan.locale_default", "en_US", "dcor-theme-i18n-branding"},
-	{"ckan.main_css", "/base/css/dcor_main.css", "dcor-theme-main-css-branding"},
+// themeStep is one of the DCOR theme's branding steps (facts §2): when
+// the option does not have its value yet, the ckan command runs, then
+// the option is set.
+type themeStep struct{ key, value, command string }
+
+// themeSteps are the branding steps for the installed CKAN version:
+// CKAN 2.10 and newer ignore ckan.main_css and take the theme's webassets
+// bundle from ckan.theme (as dcor_control 1.x sets it).
+func themeSteps(ckanVersion string) []themeStep {
+	css := themeStep{"ckan.main_css", "/base/css/dcor_main.css", "dcor-theme-main-css-branding"}
+	if templates.CKANAtLeast(ckanVersion, 2, 10) {
+		css = themeStep{"ckan.theme", "dcor_theme_main/dcor_theme_main", "dcor-theme-main-css-branding"}
+	}
+	return []themeStep{{"ckan.locale_default", "en_US", "dcor-theme-i18n-branding"}, css}
 }
 
 // checkTheme runs the DCOR theme's branding commands through the CKAN
@@ -26,7 +35,7 @@ func checkTheme(env *Env) []*Finding {
 	}
 	ckan := path.Join(env.Venv, "bin", "ckan")
 	var out []*Finding
-	for _, s := range themeSteps {
+	for _, s := range themeSteps(env.params().CKANVersion) {
 		s := s
 		cur, _ := f.Get(s.key)
 		if cur == s.value {

@@ -71,7 +71,7 @@ func Options(p Params) ([]Option, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ckanAtLeast(p.CKANVersion, 2, 10) {
+	if CKANAtLeast(p.CKANVersion, 2, 10) {
 		newer, err := readOptions("ckan-2.10.ini")
 		if err != nil {
 			return nil, err
@@ -254,9 +254,9 @@ func renderOptions(p Params) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// ckanAtLeast tells whether the CKAN version v ("2.11.5", "2.10.0b1",
+// CKANAtLeast tells whether the CKAN version v ("2.11.5", "2.10.0b1",
 // "v2.10") is major.minor or newer; false for an empty or unparsable v.
-func ckanAtLeast(v string, major, minor int) bool {
+func CKANAtLeast(v string, major, minor int) bool {
 	parts := strings.SplitN(strings.TrimPrefix(strings.TrimSpace(v), "v"), ".", 3)
 	if len(parts) < 2 {
 		return false
