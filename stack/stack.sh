@@ -155,7 +155,8 @@ ns_alive() {
 start_namespace() {
   local r=$STATE/root d
   for d in "${PRIVATE_DIRS[@]}"; do mkdir -p "$r/$d" "/$d"; done
-  mkdir -p "$VENV" "$CLIENT" "$STATE/venv-upper" "$STATE/venv-work" "$STATE/log"
+  # nginx's proxy cache (DCOR's site: /tmp/nginx_cache) is the stack's own
+  mkdir -p "$VENV" "$CLIENT" "$STATE/venv-upper" "$STATE/venv-work" "$STATE/log" /tmp/nginx_cache "$STATE/nginx_cache"
   # the machine's nginx and supervisor configuration, without enabled sites/programs
   cp -a /etc/nginx/. "$r/etc/nginx/"
   rm -f "$r/etc/nginx/sites-enabled/"*
@@ -173,6 +174,7 @@ start_namespace() {
     ip link set lo up
     for d in "${@:5}"; do mount --bind "$1/root/$d" "/$d"; done
     mount --bind "$1/hosts" /etc/hosts
+    mount --bind "$1/nginx_cache" /tmp/nginx_cache
     mount -t overlay overlay -o "lowerdir=$2,upperdir=$1/venv-upper,workdir=$1/venv-work" "$4"
     mount --bind "$3" /usr/lib/dcor-stack/client
     mount -o remount,bind,ro /usr/lib/dcor-stack/client
