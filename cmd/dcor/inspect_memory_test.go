@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,8 +72,8 @@ func writeBigIni(t *testing.T, path string, size int64) int64 {
 }
 
 // TestInspectHugeCKANIniMemory runs the real dcor on a 100 MB ckan.ini:
-// `inspect --only ckan-ini` with --check and with -y must stay within 3×
-// the file's size of memory (peak RSS).
+// `inspect --only ckan-ini` with --check, --check --diff, --check --json
+// and -y must stay within 3× the file's size of memory (peak RSS).
 func TestInspectHugeCKANIniMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds dcor and writes a 100 MB file")
@@ -90,8 +91,9 @@ func TestInspectHugeCKANIniMemory(t *testing.T) {
 	ini := filepath.Join(root, "etc/ckan/default/ckan.ini")
 	size := writeBigIni(t, ini, bigIniSize())
 	limit := 3 * size
-	for _, mode := range []string{"--check", "-y"} {
-		cmd := exec.Command(bin, "--root", root, "inspect", "--only", "ckan-ini", mode)
+	for _, mode := range []string{"--check", "--check --diff", "--check --json", "-y"} {
+		args := append([]string{"--root", root, "inspect", "--only", "ckan-ini"}, strings.Fields(mode)...)
+		cmd := exec.Command(bin, args...)
 		cmd.Env = append(os.Environ(), "NO_COLOR=1", "CKAN_INI=")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
@@ -106,6 +108,9 @@ func TestInspectHugeCKANIniMemory(t *testing.T) {
 			mode, testtool.MiB(size), testtool.MiB(peak), float64(peak)/float64(size), time.Since(start).Round(time.Millisecond), err)
 		if mode == "-y" && err != nil {
 			t.Errorf("inspect -y: %v\n%s", err, tailOf(out.Bytes(), 2000))
+		}
+		if strings.HasPrefix(mode, "--check --") && !bytes.Contains(out.Bytes(), []byte("+++ b/etc/ckan/default/ckan.ini")) {
+			t.Errorf("inspect %s shows no diff of ckan.ini:\n%s", mode, tailOf(out.Bytes(), 2000))
 		}
 		if peak > limit {
 			t.Errorf("inspect %s: peak RSS %s > 3× the file's %s", mode, testtool.MiB(peak), testtool.MiB(size))
