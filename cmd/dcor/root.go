@@ -157,7 +157,7 @@ $CKAN_INI, else /etc/ckan/default/ckan.ini; the site file is --config, else
 	pf.CountVarP(&a.verbose, "verbose", "v", "say more (repeatable)")
 	cmd.AddCommand(a.inspectCommand(), a.initCommand(), a.statusCommand(), a.versionCommand(),
 		a.templatesCommand(), a.manCommand(), a.backupCommand(), a.restoreCommand(), a.scheduleCommand(),
-		a.makeAccessTokenCommand(), a.accessTokenCommand(), a.updateCommand(), a.resetCommand())
+		a.makeAccessTokenCommand(), a.accessTokenCommand(), a.updateCommand(), a.resetCommand(), a.doctorCommand())
 	return cmd
 }
 
