@@ -1,21 +1,18 @@
 package inspect
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"github.com/DCOR-dev/dcor/change"
 	"io"
 	"os"
-	"path/filepath"
-	"regexp"
-	"strings"
 	"time"
 
 	"github.com/DCOR-dev/dcor/ckandb"
 	"github.com/DCOR-dev/dcor/ckanini"
 	"github.com/DCOR-dev/dcor/host"
+	"github.com/DCOR-dev/dcor/internal/pymeta"
 	"github.com/DCOR-dev/dcor/site"
 	"github.com/DCOR-dev/dcor/storage"
 	"github.com/DCOR-dev/dcor/templates"
@@ -143,37 +140,10 @@ func (e *Env) params() templates.Params {
 	return p
 }
 
-// ckanMetadataVersion is the Version line of a package's METADATA.
-var ckanMetadataVersion = regexp.MustCompile(`^Version:\s*(\S+)`)
-
 // installedCKANVersion reads the CKAN version from the package metadata
 // in the virtualenv at local path venv, "" when there is none: the
 // expected ckan.ini options depend on it (templates.Params.CKANVersion).
-func installedCKANVersion(venv string) string {
-	var metas []string
-	for _, name := range []string{"METADATA", "PKG-INFO"} {
-		m, _ := filepath.Glob(filepath.Join(venv, "lib", "python3*", "site-packages", "[cC][kK][aA][nN]-[0-9]*.*-info", name))
-		metas = append(metas, m...)
-	}
-	for _, m := range metas {
-		f, err := os.Open(m)
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if v := ckanMetadataVersion.FindStringSubmatch(sc.Text()); v != nil {
-				f.Close()
-				return v[1]
-			}
-			if strings.TrimSpace(sc.Text()) == "" {
-				break
-			}
-		}
-		f.Close()
-	}
-	return ""
-}
+func installedCKANVersion(venv string) string { return pymeta.Version(venv, "ckan") }
 
 func (e *Env) logf(format string, args ...any) {
 	if e.Log != nil {

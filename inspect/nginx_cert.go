@@ -217,3 +217,47 @@ func parsePrivateKey(b *pem.Block) (crypto.Signer, error) {
 	}
 	return s, nil
 }
+
+// Certificate is a TLS certificate that the nginx site names, checked as
+// inspect checks it (Certificates).
+type Certificate struct {
+	// Path is its host path.
+	Path string
+	// NotAfter is when it expires (zero when it could not be read).
+	NotAfter time.Time
+	// Finding is set when it cannot be read, has expired (Failure) or
+	// expires within 30 days (Warning).
+	Finding *Finding
+}
+
+// Certificates reads the nginx site at host path sitePath (under --root)
+// and checks each certificate it names, once each, in order: what inspect
+// reports of them. A site that cannot be read or parsed is an error.
+func Certificates(h host.Host, sitePath string, now time.Time) ([]Certificate, error) {
+	data, err := os.ReadFile(h.Path(sitePath))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("the nginx site %s does not exist", sitePath)
+		}
+		return nil, fmt.Errorf("cannot read the nginx site %s: %v", sitePath, hostError(h, h.Path(sitePath), err))
+	}
+	cfg, err := nginxconf.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", sitePath, err)
+	}
+	var out []Certificate
+	seen := map[string]bool{}
+	for _, pr := range sitePairs(cfg.Statements()) {
+		if seen[pr.cert] {
+			continue
+		}
+		seen[pr.cert] = true
+		cert, f := readCert(h, sitePath, pr.cert, now, true)
+		c := Certificate{Path: pr.cert, Finding: f}
+		if cert != nil {
+			c.NotAfter = cert.NotAfter
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}

@@ -47,9 +47,60 @@ func validateNginx(ctx context.Context, h host.Host, sitePath string, site []byt
 	if nginx == "" {
 		return nil
 	}
+	rejected, stageErr, runErr := nginxTest(ctx, nginx, h, sitePath, site)
+	switch {
+	case stageErr != nil:
+		return fmt.Errorf("cannot validate the nginx site %s, the old file stays: %v", sitePath, stageErr)
+	case runErr != nil:
+		return fmt.Errorf("nginx -t did not run, the old site %s stays: %v", sitePath, runErr)
+	case rejected != "":
+		return fmt.Errorf("nginx -t rejected the configuration with the new site, the old file stays: %s", rejected)
+	}
+	return nil
+}
+
+// ErrNoNginx is CheckNginxConfig's error when nginx is not installed.
+var ErrNoNginx = errors.New("nginx is not installed")
+
+// CheckNginxConfig runs `nginx -t` on the host's nginx configuration as
+// it is, with the site at host path sitePath (host.NginxSite) in it, the
+// way validateNginx tests a new site: on a copy of /etc/nginx (under
+// --root, ROOT/etc/nginx, with host paths resolved under the root). It
+// returns ErrNoNginx without nginx, and an error with nginx's message
+// (one line, host paths) when nginx rejects the configuration.
+func CheckNginxConfig(ctx context.Context, h host.Host, sitePath string) error {
+	nginx := nginxProgram()
+	if nginx == "" {
+		return ErrNoNginx
+	}
+	site, err := os.ReadFile(h.Path(sitePath))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("the nginx site %s does not exist", sitePath)
+		}
+		return fmt.Errorf("cannot read the nginx site %s: %v", sitePath, hostError(h, h.Path(sitePath), err))
+	}
+	rejected, stageErr, runErr := nginxTest(ctx, nginx, h, sitePath, site)
+	switch {
+	case stageErr != nil:
+		return fmt.Errorf("cannot test the nginx configuration: %v", stageErr)
+	case runErr != nil:
+		return fmt.Errorf("nginx -t did not run: %v", runErr)
+	case rejected != "":
+		return fmt.Errorf("nginx -t rejects the configuration: %s", rejected)
+	}
+	return nil
+}
+
+// nginxTest runs the program nginx with -t on the configuration with the
+// site at host path sitePath holding site (see validateNginx). It returns
+// nginx's message when nginx rejects it, or the error that kept it from
+// staging the configuration or from running nginx; messages name host
+// paths.
+func nginxTest(ctx context.Context, nginx string, h host.Host, sitePath string, site []byte) (rejected string, stageErr, runErr error) {
 	tmp, err := os.MkdirTemp("", "dcor-nginx-t-")
 	if err != nil {
-		return fmt.Errorf("cannot validate the nginx site: %v", err)
+		return "", err, nil
 	}
 	defer os.RemoveAll(tmp)
 	if real, err := filepath.EvalSymlinks(tmp); err == nil {
@@ -63,7 +114,7 @@ func validateNginx(ctx context.Context, h host.Host, sitePath string, site []byt
 		conf, err = st.stageAlone(sitePath, site)
 	}
 	if err != nil {
-		return fmt.Errorf("cannot validate the nginx site %s, the old file stays: %v", sitePath, st.hostText(err.Error()))
+		return "", errors.New(st.hostText(err.Error())), nil
 	}
 	args := []string{"-t", "-q", "-c", conf}
 	if !st.pidSet {
@@ -71,17 +122,17 @@ func validateNginx(ctx context.Context, h host.Host, sitePath string, site []byt
 	}
 	out, err := runner.Run(ctx, runner.Cmd{Path: nginx, Args: args})
 	if err == nil {
-		return nil
+		return "", nil, nil
 	}
 	var rerr *runner.Error
 	if ctx.Err() != nil || !errors.As(err, &rerr) || rerr.ExitCode < 0 {
-		return fmt.Errorf("nginx -t did not run, the old site %s stays: %v", sitePath, st.hostText(err.Error()))
+		return "", nil, errors.New(st.hostText(err.Error()))
 	}
 	msg := nginxMessage(st.hostText(string(out)))
 	if msg == "" {
 		msg = rerr.Status
 	}
-	return fmt.Errorf("nginx -t rejected the configuration with the new site, the old file stays: %s", msg)
+	return msg, nil, nil
 }
 
 // nginxProgram is the nginx binary, "" when nginx is not installed.
