@@ -311,10 +311,17 @@ func (a *app) printDoctorSummary(findings []*doctor.Finding, logs []string, line
 	}
 	switch {
 	case mode == "check" && fixable > 0:
-		fmt.Fprintf(a.stdout, "%d known problems found; %d fixable: run `dcor doctor -y` to fix\n", len(findings), fixable)
+		fmt.Fprintf(a.stdout, "%s found; %d fixable: run `dcor doctor -y` to fix\n", knownProblems(len(findings)), fixable)
 	case mode == "check":
-		fmt.Fprintf(a.stdout, "%d known problems found\n", len(findings))
+		fmt.Fprintf(a.stdout, "%s found\n", knownProblems(len(findings)))
 	default:
-		fmt.Fprintf(a.stdout, "%d known problems found; fixed %d, %d left\n", len(findings), fixed, left)
+		fmt.Fprintf(a.stdout, "%s found; fixed %d, %d left\n", knownProblems(len(findings)), fixed, left)
 	}
+}
+
+func knownProblems(n int) string {
+	if n == 1 {
+		return "1 known problem"
+	}
+	return fmt.Sprintf("%d known problems", n)
 }
