@@ -31,8 +31,8 @@ const maxEditDistance = 10000
 // It works on the bytes as they are, without copying them: the common
 // leading and trailing lines are skipped, and Myers' O(ND) algorithm
 // (in its linear-space form) runs on the lines in between, compared by a
-// 64-bit hash and then byte by byte. Its memory beyond the inputs is
-// about 8 bytes per line in between plus the diff itself.
+// 32-bit hash and then byte by byte. Its memory beyond the inputs is
+// about 4.5 bytes per line in between plus the diff itself.
 func UnifiedDiff(p string, old, new []byte, mask func(string) string) string {
 	from := "a" + p
 	if old == nil {
@@ -147,11 +147,14 @@ func lineEnd(text []byte, start int) int {
 }
 
 // lineTable indexes the lines of a text: a hash of each line, and the
-// start of every 16th line. line finds a line from there, or from the
+// start of every 16th line. The hash is maphash's 64 bits folded to 32:
+// half the memory (on a 100 MB ckan.ini, 16 MiB rather than 32 MiB of
+// dcor inspect --diff's peak), and equal hashes are confirmed by
+// bytes.Equal anyway. line finds a line from there, or from the
 // line it found last (the diff walks lines one after the other).
 type lineTable struct {
 	data  []byte
-	hash  []uint64
+	hash  []uint32
 	marks []int // marks[i] is the start of line 16*i
 	n     int
 
@@ -163,14 +166,15 @@ func newLineTable(data []byte, seed maphash.Seed) *lineTable {
 	if len(data) > 0 && data[len(data)-1] != '\n' {
 		n++
 	}
-	t := &lineTable{data: data, hash: make([]uint64, n), marks: make([]int, (n+15)/16), n: n, ci: -1}
+	t := &lineTable{data: data, hash: make([]uint32, n), marks: make([]int, (n+15)/16), n: n, ci: -1}
 	off := 0
 	for i := range n {
 		end := lineEnd(data, off)
 		if i&15 == 0 {
 			t.marks[i>>4] = off
 		}
-		t.hash[i] = maphash.Bytes(seed, data[off:end])
+		h := maphash.Bytes(seed, data[off:end])
+		t.hash[i] = uint32(h ^ h>>32)
 		off = end
 	}
 	return t
