@@ -17,4 +17,4 @@ step dcor --root host inspect --skip orphans --check
 "$dcor" --root host inspect --skip orphans --check || { echo "still drifted after inspect -y"; exit 1; }
 echo "(exit status 0: clean)"
 echo
-echo "The sample host is in $dir/host; the old files are kept beside the new ones as *.dcor-YYYYmmdd-HHMMSS."
+echo "The sample host is in $dir/host; the old versions of the changed files are in $dir/host/var/backups/dcor as *.dcor-YYYYmmdd-HHMMSS."
