@@ -16,7 +16,6 @@
 package backup
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -59,6 +58,17 @@ type Options struct {
 	Keep int
 	// KeepDays, when > 0, removes encrypted dumps older than KeepDays days.
 	KeepDays int
+	// Daily, Monthly and Yearly, when > 0, keep the newest dump of each of
+	// the last so many days, months and years (with Keep: also the newest
+	// Keep); the others are removed (Retention).
+	Daily, Monthly, Yearly int
+	// Remote, when set, also receives the encrypted dump (an S3 bucket:
+	// streamed as a multipart upload, read back and checked), and is
+	// pruned with the same retention.
+	Remote Store
+	// NoLocal writes no local file: the dump goes to Remote only. The
+	// backup lock is still taken in OutDir.
+	NoLocal bool
 	// VerifyWith, when set, decrypts the new dump with this secret key and
 	// checks it with pg_restore before it gets its final name.
 	VerifyWith *SecretKey
@@ -80,8 +90,10 @@ type Options struct {
 
 // Result describes a finished backup.
 type Result struct {
-	// File is the encrypted dump.
+	// File is the encrypted dump ("" with NoLocal).
 	File string
+	// Remote is the uploaded object's URL (s3://BUCKET/KEY), else "".
+	Remote string
 	// Size is its size in bytes.
 	Size int64
 	// SHA256 is its checksum in hex, also written to File + ".sha256".
@@ -96,7 +108,7 @@ type Result struct {
 	PlainFile string
 	// Verified is the check made with VerifyWith, else nil.
 	Verified *Verification
-	// Pruned lists the old dumps that retention removed.
+	// Pruned lists the old dumps that retention removed (paths, URLs).
 	Pruned []string
 	// Stale lists the leftovers of a killed backup of this host that this
 	// one removed (….partial files, a .sha256 without its dump).
@@ -106,8 +118,15 @@ type Result struct {
 // Summary is the one line a backup prints under cron: file, size,
 // duration and checksum.
 func (r *Result) Summary() string {
+	where := r.File
+	switch {
+	case where == "":
+		where = r.Remote
+	case r.Remote != "":
+		where += " and " + r.Remote
+	}
 	s := fmt.Sprintf("encrypted database backup %s: %s in %s, sha256 %s",
-		r.File, bytesize.Format(r.Size), r.Duration.Round(100*time.Millisecond), r.SHA256)
+		where, bytesize.Format(r.Size), r.Duration.Round(100*time.Millisecond), r.SHA256)
 	if r.Verified != nil {
 		s += fmt.Sprintf(", verified (%d tables)", r.Verified.Tables)
 	}
@@ -188,12 +207,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer unlock()
-	stale := removeStale(o.OutDir, o.Hostname)
+	local := &LocalStore{Dir: o.OutDir, wrap: o.wrapOutput}
+	stale := local.CleanStale(ctx, o.Hostname)
+	if o.Remote != nil {
+		stale = append(stale, o.Remote.CleanStale(ctx, o.Hostname)...)
+	}
 
-	var month, final string
+	var final string
 	for {
-		month = filepath.Join(o.OutDir, now.Format("2006-01"))
-		final = filepath.Join(month, encryptedFileName(o.Hostname, now, o.Recipients))
+		final = local.URL(local.Key(now, encryptedFileName(o.Hostname, now, o.Recipients)))
 		if _, err := os.Lstat(final); err != nil {
 			break
 		}
@@ -210,16 +232,36 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		now = time.Now()
 	}
-	if err := makeDir(month, 0o700); err != nil {
-		return nil, fmt.Errorf("create the dump directory %s: %w", month, err)
+	name := encryptedFileName(o.Hostname, now, o.Recipients)
+	// The targets: the local file unless NoLocal, the S3 object with Remote.
+	var uploads []Upload
+	var localUp *localUpload
+	unfinished := ""
+	if !o.NoLocal {
+		up, err := local.Create(ctx, local.Key(now, name))
+		if err != nil {
+			return nil, err
+		}
+		defer up.Abort()
+		localUp = up.(*localUpload)
+		uploads = append(uploads, up)
+		unfinished = localUp.out.partial
 	}
-	out, err := createPartial(final)
-	if err != nil {
-		return nil, err
+	remoteKey := ""
+	var remoteUp Upload
+	if o.Remote != nil {
+		remoteKey = o.Remote.Key(now, name)
+		up, err := o.Remote.Create(ctx, remoteKey)
+		if err != nil {
+			return nil, err
+		}
+		defer up.Abort()
+		remoteUp = up
+		uploads = append(uploads, up)
+		if unfinished == "" {
+			unfinished = "upload " + o.Remote.URL(remoteKey) + " (aborted)"
+		}
 	}
-	defer out.abort()
-	sum := &partialFile{final: final + ".sha256"}
-	defer sum.abort()
 
 	var plain *partialFile
 	if o.KeepPlainDir != "" {
@@ -246,14 +288,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		defer plain.abort()
 	}
 
-	// The pipeline: pg_dump | encrypt | (file, sha256); plain file beside.
-	var fileW io.Writer = out.f
-	if o.wrapOutput != nil {
-		fileW = o.wrapOutput(fileW)
-	}
-	buffered := bufio.NewWriterSize(&errWriter{w: fileW, name: out.partial}, 1<<20)
+	// The pipeline: pg_dump | encrypt | (local file, S3 upload, sha256);
+	// plain file beside.
 	hash := sha256.New()
-	counted := &countWriter{w: io.MultiWriter(buffered, hash)}
+	sinks := []io.Writer{hash}
+	for _, u := range uploads {
+		sinks = append(sinks, u)
+	}
+	counted := &countWriter{w: io.MultiWriter(sinks...)}
 	entities := make([]*openpgp.Entity, len(o.Recipients))
 	for i, r := range o.Recipients {
 		entities[i] = r.entity
@@ -268,20 +310,19 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		sink = io.MultiWriter(enc, &errWriter{w: plain.f, name: plain.partial})
 	}
 
-	dumped, err := dump(ctx, o, db, pgDump, pgUser, sink, out.partial)
+	dumped, err := dump(ctx, o, db, pgDump, pgUser, sink, unfinished)
 	if err != nil {
 		return nil, err
 	}
 
-	// Finish the OpenPGP message (MDC), then the files.
+	// Finish the OpenPGP message (MDC), then the files and the upload.
 	if err := enc.Close(); err != nil {
-		return nil, fmt.Errorf("finish encrypting %s: %w", out.partial, err)
+		return nil, fmt.Errorf("finish encrypting %s: %w", unfinished, err)
 	}
-	if err := buffered.Flush(); err != nil {
-		return nil, fmt.Errorf("backup of %s failed: %w; removed the unfinished file", describe(o, db), err)
-	}
-	if err := out.finish(); err != nil {
-		return nil, err
+	for _, u := range uploads {
+		if err := u.Finish(ctx); err != nil {
+			return nil, fmt.Errorf("backup of %s failed: %w; removed the unfinished file", describe(o, db), err)
+		}
 	}
 	if plain != nil {
 		if err := plain.finish(); err != nil {
@@ -290,37 +331,75 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res := &Result{File: final, Size: counted.n, SHA256: hex.EncodeToString(hash.Sum(nil)),
 		DumpSize: dumped, Recipients: o.Recipients, Stale: stale}
+	if o.NoLocal {
+		res.File = ""
+	}
 	if o.VerifyWith != nil {
-		v, err := verifyFile(ctx, out.partial, o.VerifyWith, pgRestore)
+		// The local file, else the uploaded object, read back.
+		v, err := verifyFrom(ctx, unfinished, uploads[0].Open, o.VerifyWith, pgRestore, nil)
 		if ctx.Err() == nil && err != nil {
 			return nil, fmt.Errorf("the new dump failed verification, removed it: %w", err)
 		}
 		res.Verified = v
 	}
-	line := res.SHA256 + "  " + filepath.Base(final) + "\n"
-	if err := sum.write([]byte(line)); err != nil {
-		return nil, err
-	}
 	if ctx.Err() != nil {
-		return nil, fmt.Errorf("backup of %s interrupted (%v): removed the unfinished %s", describe(o, db), context.Cause(ctx), out.partial)
+		return nil, fmt.Errorf("backup of %s interrupted (%v): removed the unfinished %s", describe(o, db), context.Cause(ctx), unfinished)
 	}
-	// The .sha256 gets its name first: a dump under its final name
-	// always has its checksum beside it (a kill between the renames
-	// leaves a .sha256 alone, which the next backup removes).
-	committed := []*partialFile{sum, out}
+	if localUp != nil {
+		if plain != nil {
+			localUp.also = []*partialFile{plain}
+		}
+		if err := localUp.Commit(ctx, res.SHA256); err != nil {
+			return nil, err
+		}
+	} else if plain != nil {
+		if err := commit(plain); err != nil {
+			return nil, fmt.Errorf("--keep-plain: %w", err)
+		}
+	}
 	if plain != nil {
-		committed = append(committed, plain)
 		res.PlainFile = plain.final
 	}
-	if err := commit(committed...); err != nil {
-		return nil, err
+	if remoteUp != nil {
+		if err := remoteUp.Commit(ctx, res.SHA256); err != nil {
+			if localUp == nil {
+				return nil, fmt.Errorf("backup of %s: %w", describe(o, db), err)
+			}
+			res.Duration = time.Since(start)
+			return res, fmt.Errorf("backup %s written, but the upload failed: %w", final, err)
+		}
+		res.Remote = o.Remote.URL(remoteKey)
 	}
 	res.Duration = time.Since(start)
-	res.Pruned, err = prune(o.OutDir, o.Hostname, o.Keep, o.KeepDays, now, final)
-	if err != nil {
-		return res, fmt.Errorf("backup %s written, but %w", final, err)
+	r := o.retention()
+	var errs []string
+	if localUp != nil {
+		pruned, err := pruneLocal(o.OutDir, o.Hostname, r, now, final)
+		res.Pruned = append(res.Pruned, pruned...)
+		if err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if o.Remote != nil {
+		pruned, err := PruneStore(ctx, o.Remote, o.Hostname, KindDatabase, r, now, remoteKey)
+		res.Pruned = append(res.Pruned, pruned...)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%v (in %s)", err, o.Remote))
+		}
+	}
+	if len(errs) > 0 {
+		where := final
+		if localUp == nil {
+			where = res.Remote
+		}
+		return res, fmt.Errorf("backup %s written, but %s", where, strings.Join(errs, "; "))
 	}
 	return res, nil
+}
+
+// retention is the retention policy of the options.
+func (o *Options) retention() Retention {
+	return Retention{Keep: o.Keep, KeepDays: o.KeepDays, Daily: o.Daily, Monthly: o.Monthly, Yearly: o.Yearly}
 }
 
 // dump runs pg_dump and streams its output into sink. Errors say what

@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -78,42 +79,22 @@ func listDumps(dir, hostname string, loc *time.Location) ([]encryptedDump, error
 }
 
 // prune removes hostname's encrypted dumps (and their .sha256 files)
-// beyond the newest keep (keep > 0) and those older than keepDays days
-// (keepDays > 0); the dump just written (current) is never removed.
+// in dir beyond the newest keep (keep > 0) and those older than keepDays
+// days (keepDays > 0); the dump just written (current) is never removed.
 // Month directories left empty are removed. It returns the removed dumps.
 func prune(dir, hostname string, keep, keepDays int, now time.Time, current string) ([]string, error) {
-	if keep <= 0 && keepDays <= 0 {
-		return nil, nil
+	return pruneLocal(dir, hostname, Retention{Keep: keep, KeepDays: keepDays}, now, current)
+}
+
+// pruneLocal is PruneStore on the LocalStore of dir, with current a path.
+func pruneLocal(dir, hostname string, r Retention, now time.Time, current string) ([]string, error) {
+	cur := ""
+	if rel, err := filepath.Rel(dir, current); err == nil && current != "" {
+		cur = filepath.ToSlash(rel)
 	}
-	dumps, err := listDumps(dir, hostname, now.Location())
+	removed, err := PruneStore(context.Background(), &LocalStore{Dir: dir}, hostname, KindDatabase, r, now, cur)
 	if err != nil {
-		return nil, fmt.Errorf("retention: list dumps in %s: %w", dir, err)
-	}
-	cutoff := now.AddDate(0, 0, -keepDays)
-	var removed []string
-	var errs []string
-	for i, d := range dumps {
-		newer := len(dumps) - 1 - i // dumps newer than d
-		old := keepDays > 0 && d.time.Before(cutoff)
-		tooMany := keep > 0 && newer >= keep
-		if d.path == current || !(old || tooMany) {
-			continue
-		}
-		if err := os.Remove(d.path); err != nil {
-			errs = append(errs, err.Error())
-			continue
-		}
-		removed = append(removed, d.path)
-		if err := os.Remove(d.path + ".sha256"); err != nil && !os.IsNotExist(err) {
-			errs = append(errs, err.Error())
-		}
-		os.Remove(filepath.Dir(d.path)) // only succeeds when empty
-	}
-	if len(errs) > 0 {
-		return removed, fmt.Errorf("retention: %s", strings.Join(errs, "; "))
-	}
-	if len(removed) > 0 {
-		syncDirs(removed)
+		return removed, fmt.Errorf("%w (in %s)", err, dir)
 	}
 	return removed, nil
 }
@@ -158,6 +139,9 @@ func removeStale(dir, hostname string) []string {
 func staleName(mdir, name, hostname string) bool {
 	ours := func(n string) bool {
 		if sm := encryptedName.FindStringSubmatch(n); sm != nil {
+			return sm[1] == hostname
+		}
+		if sm := instanceName.FindStringSubmatch(n); sm != nil {
 			return sm[1] == hostname
 		}
 		sm := plainName.FindStringSubmatch(n)

@@ -20,8 +20,12 @@ import (
 // RestoreOptions say what Restore does with an encrypted dump: exactly
 // one of Verify, ToFile and TargetDB.
 type RestoreOptions struct {
-	// File is the encrypted dump (…dump_KEYID.gpg).
+	// File is the encrypted dump (…dump_KEYID.gpg): a file, or the key
+	// of an object in Store.
 	File string
+	// Store, when set, holds File (an S3 bucket): the dump streams down
+	// from it, nothing is downloaded first.
+	Store Store
 	// Key is a secret key of one of the dump's recipients.
 	Key *SecretKey
 
@@ -91,8 +95,10 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	if o.Key == nil {
 		return nil, errors.New("no secret key: pass --secret-key FILE (a secret key of one of the dump's recipients)")
 	}
-	if _, err := os.Stat(o.File); err != nil {
-		return nil, fmt.Errorf("encrypted dump %s: %w", o.File, unwrapPath(err))
+	if o.Store == nil {
+		if _, err := os.Stat(o.File); err != nil {
+			return nil, fmt.Errorf("encrypted dump %s: %w", o.File, unwrapPath(err))
+		}
 	}
 	switch {
 	case o.Verify:
@@ -100,13 +106,13 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		v, err := verifyFileProgress(ctx, o.File, o.Key, pgRestore, o.Progress)
+		v, err := verifyFrom(ctx, o.name(), o.opener(), o.Key, pgRestore, o.Progress)
 		if err != nil {
 			return nil, err
 		}
 		return &RestoreResult{Verified: v, DumpSize: v.DumpSize}, nil
 	case o.ToFile != "":
-		n, err := decryptToFile(ctx, o.File, o.Key, o.ToFile, o.Progress)
+		n, err := decryptToFile(ctx, o.name(), o.opener(), o.Key, o.ToFile, o.Progress)
 		if err != nil {
 			return nil, err
 		}
@@ -115,31 +121,67 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	return restoreDB(ctx, o)
 }
 
-// openDump opens an encrypted dump for reading with key. Errors from the
-// returned reader say that the file is damaged.
+// opener opens an encrypted dump for reading (a file, an S3 object).
+type opener func(ctx context.Context) (io.ReadCloser, error)
+
+// fileOpener opens the file path.
+func fileOpener(path string) opener {
+	return func(context.Context) (io.ReadCloser, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, unwrapPath(err))
+		}
+		return f, nil
+	}
+}
+
+// name names the dump in messages.
+func (o *RestoreOptions) name() string {
+	if o.Store != nil {
+		return o.Store.URL(o.File)
+	}
+	return o.File
+}
+
+// opener opens the dump, from the store or the file.
+func (o *RestoreOptions) opener() opener {
+	if o.Store != nil {
+		st, key := o.Store, o.File
+		return func(ctx context.Context) (io.ReadCloser, error) { return st.Open(ctx, key) }
+	}
+	return fileOpener(o.File)
+}
+
+// openDump opens the encrypted dump path (a file) for reading with key.
 func openDump(ctx context.Context, path string, key *SecretKey) (io.Reader, func(), error) {
-	f, err := os.Open(path)
+	return openDumpFrom(ctx, path, fileOpener(path), key)
+}
+
+// openDumpFrom opens the encrypted dump named name for reading with key.
+// Errors from the returned reader say that the dump is damaged.
+func openDumpFrom(ctx context.Context, name string, open opener, key *SecretKey) (io.Reader, func(), error) {
+	f, err := open(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("open %s: %w", path, unwrapPath(err))
+		return nil, nil, err
 	}
 	md, err := openpgp.ReadMessage(bufio.NewReaderSize(f, 1<<20), key.keys, nil, &packet.Config{})
 	if err != nil {
 		f.Close()
 		if errors.Is(err, pgperrors.ErrKeyIncorrect) {
-			return nil, nil, fmt.Errorf("%s cannot be decrypted with %s: the dump is encrypted to %s", path, key, encryptedTo(path))
+			return nil, nil, fmt.Errorf("%s cannot be decrypted with %s: the dump is encrypted to %s", name, key, encryptedTo(ctx, open))
 		}
-		return nil, nil, fmt.Errorf("%s is not a readable OpenPGP encrypted file: %v", path, err)
+		return nil, nil, fmt.Errorf("%s is not a readable OpenPGP encrypted file: %v", name, err)
 	}
 	if !md.IsEncrypted {
 		f.Close()
-		return nil, nil, fmt.Errorf("%s is not encrypted: expected an encrypted dump (…dump_KEYID.gpg)", path)
+		return nil, nil, fmt.Errorf("%s is not encrypted: expected an encrypted dump (…dump_KEYID.gpg)", name)
 	}
-	return &dumpReader{ctx: ctx, r: md.UnverifiedBody, path: path}, func() { f.Close() }, nil
+	return &dumpReader{ctx: ctx, r: md.UnverifiedBody, path: name}, func() { f.Close() }, nil
 }
 
 // encryptedTo lists the key ids an OpenPGP message is encrypted to.
-func encryptedTo(path string) string {
-	f, err := os.Open(path)
+func encryptedTo(ctx context.Context, open opener) string {
+	f, err := open(ctx)
 	if err != nil {
 		return "unknown keys"
 	}
@@ -198,8 +240,8 @@ func (d *dumpReader) Read(p []byte) (int, error) {
 }
 
 // decryptToFile writes the plain dump to dst (0400, atomically).
-func decryptToFile(ctx context.Context, path string, key *SecretKey, dst string, progress func(int64)) (int64, error) {
-	body, done, err := openDump(ctx, path, key)
+func decryptToFile(ctx context.Context, path string, open opener, key *SecretKey, dst string, progress func(int64)) (int64, error) {
+	body, done, err := openDumpFrom(ctx, path, open, key)
 	if err != nil {
 		return 0, err
 	}
@@ -252,11 +294,12 @@ func copyProgress(w io.Writer, r io.Reader, progress func(int64)) (int64, error)
 // pg_restore: --list proves the table of contents readable, a restore
 // to /dev/null proves every data block complete. Nothing is written.
 func verifyFile(ctx context.Context, path string, key *SecretKey, pgRestore string) (*Verification, error) {
-	return verifyFileProgress(ctx, path, key, pgRestore, nil)
+	return verifyFrom(ctx, path, fileOpener(path), key, pgRestore, nil)
 }
 
-func verifyFileProgress(ctx context.Context, path string, key *SecretKey, pgRestore string, progress func(int64)) (*Verification, error) {
-	body, done, err := openDump(ctx, path, key)
+// verifyFrom is verifyFile of the dump that open opens, named path.
+func verifyFrom(ctx context.Context, path string, open opener, key *SecretKey, pgRestore string, progress func(int64)) (*Verification, error) {
+	body, done, err := openDumpFrom(ctx, path, open, key)
 	if err != nil {
 		return nil, err
 	}
@@ -399,7 +442,7 @@ func restoreDB(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 		}
 		// Read all of the dump before touching anything: pg_restore could
 		// commit before a damaged end of the file shows.
-		if _, err := verifyFile(ctx, o.File, o.Key, pgRestore); err != nil {
+		if _, err := verifyFrom(ctx, o.name(), o.opener(), o.Key, pgRestore, nil); err != nil {
 			return nil, fmt.Errorf("nothing was restored: %w", err)
 		}
 		b, err := Run(ctx, *o.Backup)
@@ -425,7 +468,7 @@ func restoreDB(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 		}
 	}
 
-	body, done, err := openDump(ctx, o.File, o.Key)
+	body, done, err := openDumpFrom(ctx, o.name(), o.opener(), o.Key)
 	if err != nil {
 		dropNew(ctx, live, pgRestore, db, pgUser, uri, target)
 		return nil, err
