@@ -146,6 +146,9 @@ type Env struct {
 // DefaultTimeout is how long a probe may take by default.
 const DefaultTimeout = 3 * time.Second
 
+// noAnswer stands for a timeout in a reason; runProbe names the timeout.
+const noAnswer = "no answer in time"
+
 // notLive is the reason of a skipped network probe.
 const notLive = "not the running system (--root): not probed"
 
@@ -293,10 +296,8 @@ func runProbe(ctx context.Context, c *config, p probe) []Result {
 		if rs[i].Duration == 0 {
 			rs[i].Duration = d
 		}
-		if ctx.Err() != nil && rs[i].State != OK && errors.Is(ctx.Err(), context.DeadlineExceeded) &&
-			!strings.Contains(rs[i].Reason, "within") {
-			rs[i].Reason += fmt.Sprintf(" (no answer within %s)", c.Timeout)
-		}
+		// a probe that timed out itself says so in netReason's words
+		rs[i].Reason = strings.ReplaceAll(rs[i].Reason, noAnswer, fmt.Sprintf("no answer within %s", c.Timeout))
 	}
 	return rs
 }

@@ -78,12 +78,15 @@ func probeNginx(ctx context.Context, c *config) []Result {
 	return result("nginx", OK, "configuration test passed (nginx -t with %s)", host.NginxSite)
 }
 
+// statfs reads a file system's sizes (tests replace it).
+var statfs = syscall.Statfs
+
 // probeDisk checks the free space of the file system holding host path p.
 func probeDisk(p string) func(context.Context, *config) []Result {
 	name := "disk:" + p
 	return func(_ context.Context, c *config) []Result {
 		var st syscall.Statfs_t
-		if err := syscall.Statfs(c.Host.Path(p), &st); err != nil {
+		if err := statfs(c.Host.Path(p), &st); err != nil {
 			if errors.Is(err, syscall.ENOENT) {
 				return result(name, Fail, "%s does not exist (DCOR keeps its data there)", p)
 			}

@@ -2,6 +2,7 @@ package health
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -30,8 +31,9 @@ func netReason(err error) string {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "no answer in time"
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		return noAnswer
 	}
 	return err.Error()
 }
@@ -170,7 +172,8 @@ func siteRoots(c *config) *x509.CertPool {
 			}
 		}
 	}
-	if len(certs) > 0 && certs[0].CheckSignatureFrom(certs[0]) == nil {
+	if len(certs) > 0 && bytes.Equal(certs[0].RawIssuer, certs[0].RawSubject) &&
+		certs[0].CheckSignature(certs[0].SignatureAlgorithm, certs[0].RawTBSCertificate, certs[0].Signature) == nil {
 		pool := x509.NewCertPool()
 		pool.AddCert(certs[0])
 		return pool
