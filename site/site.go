@@ -85,13 +85,35 @@ type Database struct {
 type Backup struct {
 	// KeyDir holds the recipients' armored public keys (*.asc).
 	KeyDir string `yaml:"key_dir,omitempty" mapstructure:"key_dir"`
+	// S3 is the bucket of off-site backups; empty fields come from
+	// ckan.ini's dcor_object_store.* keys.
+	S3 BackupS3 `yaml:"s3,omitempty" mapstructure:"s3"`
+}
+
+// BackupS3 is the S3 bucket of off-site backups (dcor ... --s3). Each
+// field set here overrides ckan.ini's dcor_object_store.* key.
+type BackupS3 struct {
+	// EndpointURL is the server (https://host[:port]).
+	EndpointURL string `yaml:"endpoint_url,omitempty" mapstructure:"endpoint_url"`
+	// AccessKeyID and SecretAccessKey are the credentials.
+	AccessKeyID     string `yaml:"access_key_id,omitempty" mapstructure:"access_key_id"`
+	SecretAccessKey string `yaml:"secret_access_key,omitempty" mapstructure:"secret_access_key"`
+	// Bucket is the bucket; "" means DCOR's <bucket_name>000000000-backup.
+	Bucket string `yaml:"bucket,omitempty" mapstructure:"bucket"`
+	// Prefix goes before the YYYY/MM/ keys.
+	Prefix string `yaml:"prefix,omitempty" mapstructure:"prefix"`
+	// Region is the signing region ("" means us-east-1).
+	Region string `yaml:"region,omitempty" mapstructure:"region"`
+	// SSLVerify is "false" to turn TLS verification off ("" or "true": on).
+	SSLVerify string `yaml:"ssl_verify,omitempty" mapstructure:"ssl_verify"`
 }
 
 // envKeys are the site-file keys that DCOR_* variables override
 // (DCOR_TLS_CERT for tls::cert, …).
 var envKeys = []string{"kind", "hostname", "fqdn", "ip", "email", "tls::cert", "tls::key",
 	"smtp::server", "smtp::user", "smtp::password", "smtp::mail_domain", "database::password", "database::user", "database::host", "database::port", "database::name",
-	"backup::key_dir"}
+	"backup::key_dir", "backup::s3::endpoint_url", "backup::s3::access_key_id", "backup::s3::secret_access_key",
+	"backup::s3::bucket", "backup::s3::prefix", "backup::s3::region", "backup::s3::ssl_verify"}
 
 // ErrNoSiteFile is returned by Load when the site file does not exist.
 var ErrNoSiteFile = errors.New("no site file")

@@ -70,6 +70,13 @@ type backupOptions struct {
 	outDir         string
 	keepPlain      string
 	keep, keepDays int
+	// daily, monthly and yearly keep the newest dump of so many days,
+	// months and years (restic's --keep-daily, …).
+	daily, monthly, yearly int
+	// s3 also uploads the dump to the S3 bucket; noLocal writes no
+	// local file.
+	s3, noLocal    bool
+	s3f            s3Flags
 	verifyWith     string
 	passphraseFile string
 	asPostgres     bool
@@ -102,7 +109,14 @@ func (b *backupOptions) options(ctx context.Context, a *app) (backup.Options, er
 	}
 	o := backup.Options{DatabaseURL: dbURL, AsPostgres: b.asPostgres, Recipients: rs,
 		OutDir: a.host().Path(b.outDir), Hostname: s.HostnameOrDefault(), Keep: b.keep, KeepDays: b.keepDays,
-		PgDump: b.pgDump}
+		Daily: b.daily, Monthly: b.monthly, Yearly: b.yearly, PgDump: b.pgDump, NoLocal: b.noLocal}
+	if b.s3 {
+		st, err := a.s3Store(ctx, b.s3f)
+		if err != nil {
+			return o, err
+		}
+		o.Remote = st
+	}
 	if b.keepPlain != "" {
 		o.KeepPlainDir = a.host().Path(b.keepPlain)
 	}
@@ -130,7 +144,8 @@ func loadSecretKey(path, passphraseFile string) (*backup.SecretKey, error) {
 
 // backupJSON is what encrypted-database-backup --json prints.
 type backupJSON struct {
-	File       string               `json:"file"`
+	File       string               `json:"file,omitempty"`
+	S3         string               `json:"s3,omitempty"`
 	Size       int64                `json:"size"`
 	SHA256     string               `json:"sha256"`
 	DumpSize   int64                `json:"dump_size"`
@@ -183,6 +198,8 @@ machine; the directories are host paths (under --root).`,
 	f.StringVar(&o.verifyWith, "verify-with", "", "decrypt the new dump with the secret key in `FILE` and check it with pg_restore before it gets its name")
 	f.StringVar(&o.passphraseFile, "passphrase-file", "", "passphrase of the --verify-with key, first line of `FILE`")
 	f.BoolVar(&o.quiet, "quiet", false, "print nothing on success and one line on failure (for cron, which mails any output)")
+	registerRetention(cmd, &o)
+	registerS3(cmd, &o)
 	return cmd
 }
 
@@ -191,8 +208,17 @@ func (a *app) runBackup(ctx context.Context, o backupOptions) error {
 	if len(o.keys.keyIDs) == 0 && len(o.keys.keyFiles) == 0 {
 		return usageErrorf("encrypted-database-backup needs a recipient: --key-id ID or --key-file FILE")
 	}
-	if o.keep < 0 || o.keepDays < 0 {
-		return usageErrorf("--keep and --keep-days must not be negative")
+	if o.keep < 0 || o.keepDays < 0 || o.daily < 0 || o.monthly < 0 || o.yearly < 0 {
+		return usageErrorf("--keep, --keep-days, --keep-daily, --keep-monthly and --keep-yearly must not be negative")
+	}
+	if o.noLocal && !o.s3 {
+		return usageErrorf("--no-local writes the dump to S3 only: give --s3 too")
+	}
+	if (o.s3f.bucket != "" || o.s3f.prefix != "") && !o.s3 {
+		return usageErrorf("--s3-bucket and --s3-prefix apply to --s3")
+	}
+	if o.noLocal && o.keepPlain != "" {
+		a.logf("--keep-plain with --no-local: the plain dump is the only local file")
 	}
 	if o.passphraseFile != "" && o.verifyWith == "" {
 		return usageErrorf("--passphrase-file unlocks the --verify-with key: give --verify-with too")
@@ -249,15 +275,19 @@ func oneLine(msg string) string {
 // printBackup prints a finished backup: one line, or its JSON document.
 func (a *app) printBackup(res *backup.Result) error {
 	h := a.host()
-	res.File = h.HostPath(res.File)
+	if res.File != "" {
+		res.File = h.HostPath(res.File)
+	}
 	if res.PlainFile != "" {
 		res.PlainFile = h.HostPath(res.PlainFile)
 	}
 	for i, p := range res.Pruned {
-		res.Pruned[i] = h.HostPath(p)
+		if !strings.HasPrefix(p, "s3://") {
+			res.Pruned[i] = h.HostPath(p)
+		}
 	}
 	if a.json {
-		j := backupJSON{File: res.File, Size: res.Size, SHA256: res.SHA256, DumpSize: res.DumpSize,
+		j := backupJSON{File: res.File, S3: res.Remote, Size: res.Size, SHA256: res.SHA256, DumpSize: res.DumpSize,
 			Seconds: res.Duration.Seconds(), PlainFile: res.PlainFile, Verified: res.Verified, Pruned: res.Pruned}
 		for _, r := range res.Recipients {
 			j.Recipients = append(j.Recipients, r.KeyID)
@@ -296,4 +326,22 @@ func (p *progressLine) done() {
 	if p != nil && p.printed {
 		fmt.Fprint(p.w, "\r\x1b[K")
 	}
+}
+
+// registerRetention declares the retention flags beyond --keep and
+// --keep-days.
+func registerRetention(cmd *cobra.Command, o *backupOptions) {
+	f := cmd.Flags()
+	f.IntVar(&o.daily, "keep-daily", 0, "keep the newest dump of each of the last `N` days (with --keep: also the newest --keep)")
+	f.IntVar(&o.monthly, "keep-monthly", 0, "keep the newest dump of each of the last `N` months")
+	f.IntVar(&o.yearly, "keep-yearly", 0, "keep the newest dump of each of the last `N` years")
+}
+
+// registerS3 declares --s3, --no-local, --s3-bucket and --s3-prefix.
+func registerS3(cmd *cobra.Command, o *backupOptions) {
+	f := cmd.Flags()
+	f.BoolVar(&o.s3, "s3", false, "also upload the encrypted dump to the S3 bucket of ckan.ini's dcor_object_store.* (streamed, read back and checked; pruned with the same retention)")
+	f.BoolVar(&o.noLocal, "no-local", false, "with --s3: write no local file, upload only")
+	f.StringVar(&o.s3f.bucket, "s3-bucket", "", "the S3 `BUCKET` (default: the site file's backup.s3.bucket, else DCOR's <dcor_object_store.bucket_name>000000000-backup)")
+	f.StringVar(&o.s3f.prefix, "s3-prefix", "", "put the keys under `PREFIX`/YYYY/MM/ (default: none, as DCOR)")
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/DCOR-dev/dcor/backup"
@@ -36,10 +37,13 @@ type restoreOptions struct {
 func (a *app) restoreCommand() *cobra.Command {
 	var o restoreOptions
 	cmd := &cobra.Command{
-		Use:   "restore-database-backup FILE",
+		Use:   "restore-database-backup FILE|s3://BUCKET/KEY",
 		Short: "Decrypt an encrypted database dump: verify it, write it to a file, or restore it into a database",
 		Long: `restore-database-backup decrypts an encrypted dump (…dump_KEYID.gpg) with the
-secret key of one of its recipients and does one of:
+secret key of one of its recipients and does one of (FILE may be an object
+in the S3 bucket of off-site backups, s3://BUCKET/YYYY/MM/NAME.gpg: it streams
+down, with the endpoint and credentials of ckan.ini's dcor_object_store.*, the
+site file's backup.s3 or the AWS_* environment):
 
   --verify          pipe it into pg_restore (--list, and a full read): proves
                     the dump complete and readable; writes nothing
@@ -77,6 +81,11 @@ when the CKAN database user may not create databases.`,
 // document is the restore's (the fresh backup's file in fresh_backup),
 // or the fresh backup's when the restore after it failed.
 func (a *app) runRestore(ctx context.Context, o restoreOptions) error {
+	if strings.HasPrefix(o.file, "s3://") {
+		if _, _, ok := parseS3URL(o.file); !ok {
+			return usageErrorf("%s is not an S3 URL like s3://BUCKET/YYYY/MM/NAME.gpg", o.file)
+		}
+	}
 	modes := 0
 	for _, on := range []bool{o.verify, o.toFile != "", o.targetDB != ""} {
 		if on {
@@ -98,6 +107,15 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions) error {
 	}
 	ro := backup.RestoreOptions{File: o.file, Key: key, Verify: o.verify, ToFile: o.toFile, TargetDB: o.targetDB,
 		AsPostgres: o.backup.asPostgres, Force: o.force}
+	if bucket, objKey, ok := parseS3URL(o.file); ok {
+		// Streamed down from the bucket: credentials and endpoint as for
+		// --s3 backups, the bucket from the URL.
+		st, err := a.s3Store(ctx, s3Flags{bucket: bucket})
+		if err != nil {
+			return &exitError{code: 1, msg: err.Error()}
+		}
+		ro.Store, ro.File = st, objKey
+	}
 	if o.targetDB != "" {
 		if ro.DatabaseURL, err = a.ckanDatabaseURL(); err != nil {
 			return &exitError{code: 1, msg: err.Error()}
