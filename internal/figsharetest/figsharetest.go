@@ -242,7 +242,7 @@ func (s *Server) articleJSON(a *Article) map[string]any {
 		"id": a.ID, "version": a.Version, "title": a.Title, "doi": a.DOI(),
 		"description": a.Description, "authors": authors, "references": refs,
 		"license": lic, "files": files, "defined_type": 3, "defined_type_name": "dataset",
-		"url": fmt.Sprintf("%s/v2/articles/%d", strings.TrimRight(s.URL, "/"), a.ID),
+		"url":            fmt.Sprintf("%s/v2/articles/%d", strings.TrimRight(s.URL, "/"), a.ID),
 		"published_date": "2019-02-27T12:00:00Z", "is_public": true, "tags": []string{"RT-DC"},
 	}
 }
