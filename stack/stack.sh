@@ -386,14 +386,9 @@ down() {
     kill "$(holder_pid)" 2>/dev/null || true
   fi
   rm -rf "$STATE"
-  # the empty mount points on the host
-  local d
-  for d in "${PRIVATE_DIRS[@]}" usr/lib/ckan/default usr/lib/ckan usr/lib/dcor-stack/client usr/lib/dcor-stack; do
-    [ "$d" = run ] && continue
-    case $d in var/lib/nginx|var/log/nginx|var/log/supervisor|etc/nginx|etc/supervisor) continue ;; esac
-    rmdir "/$d" 2>/dev/null || true
-  done
-  rmdir /etc/ckan 2>/dev/null || true
+  # The empty mount points on this machine (/etc/ckan, /etc/dcor, /data,
+  # /usr/lib/ckan/default, …) stay: removing a directory that is a mount
+  # point in another stack's namespace would detach that mount there.
 }
 
 case ${1:-} in

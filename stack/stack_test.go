@@ -210,6 +210,10 @@ func TestInspectOnTheStack(t *testing.T) {
 			t.Errorf("CKAN runs without %s: %s", p, exts)
 		}
 	}
+	// ckan.ini as dcor leaves it passes CKAN's own validation
+	if out, code := run(t, e, 2*time.Minute, e.Venv+"/bin/ckan", "-c", "/etc/ckan/default/ckan.ini", "config", "validate"); code != 0 {
+		t.Errorf("ckan config validate: exit %d\n%s", code, out)
+	}
 	if out, code := run(t, e, 5*time.Minute, bin, "inspect", "--check"); code != 0 {
 		t.Errorf("second dcor inspect --check: exit %d\n%s", code, out)
 	}
