@@ -67,7 +67,7 @@ type Dataset struct {
 // article whose license is not CC0 gives an error wrapping ErrLicense.
 func Map(doi string, a *Article) (Dataset, error) {
 	if a.License.Name != "CC0" {
-		return Dataset{}, fmt.Errorf("%s: %w (%q): DCOR mirrors only CC0 articles; skipped", doi, ErrLicense, a.License.Name)
+		return Dataset{}, fmt.Errorf("%w (%q): DCOR mirrors only CC0 articles", ErrLicense, a.License.Name)
 	}
 	if a.ID <= 0 || a.Version <= 0 {
 		return Dataset{}, fmt.Errorf("%s: figshare's answer has no article id or version", doi)

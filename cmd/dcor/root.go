@@ -156,8 +156,8 @@ $CKAN_INI, else /etc/ckan/default/ckan.ini; the site file is --config, else
 	pf.BoolVar(&a.noColor, "no-color", false, "no colour in the output (also NO_COLOR)")
 	pf.CountVarP(&a.verbose, "verbose", "v", "say more (repeatable)")
 	cmd.AddCommand(a.inspectCommand(), a.initCommand(), a.statusCommand(), a.versionCommand(),
-		a.templatesCommand(), a.manCommand(), a.backupCommand(), a.restoreCommand(), a.backupsCommand(), a.scheduleCommand(),
-		a.makeAccessTokenCommand(), a.accessTokenCommand(), a.updateCommand(), a.resetCommand(), a.doctorCommand())
+		a.templatesCommand(), a.manCommand(), a.backupCommand(), a.restoreCommand(), a.backupsCommand(), a.instanceBackupCommand(), a.restoreInstanceCommand(), a.scheduleCommand(),
+		a.makeAccessTokenCommand(), a.accessTokenCommand(), a.updateCommand(), a.resetCommand(), a.doctorCommand(), a.importFigshareCommand())
 	return cmd
 }
 
