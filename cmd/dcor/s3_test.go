@@ -35,7 +35,7 @@ func TestS3BackupCommands(t *testing.T) {
 	os.MkdirAll(filepath.Dir(ini), 0o755)
 	writeIni := func(secret, bucket string) {
 		t.Helper()
-		content := "[app:main]\nsqlalchemy.url = " + strings.ReplaceAll(url, "%", "%%") + "\n" +
+		content := "[app:main]\nckan.storage_path = /data/ckan-h\nsqlalchemy.url = " + strings.ReplaceAll(url, "%", "%%") + "\n" +
 			"dcor_object_store.endpoint_url = " + srv.Endpoint + "\n" +
 			"dcor_object_store.access_key_id = " + srv.AccessKey + "\n" +
 			"dcor_object_store.secret_access_key = " + secret + "\n" +
@@ -131,5 +131,37 @@ func TestS3BackupCommands(t *testing.T) {
 	code, _, errOut = dcor("encrypted-database-backup", "--key-file", pub, "--no-local")
 	if code != 2 || !strings.Contains(errOut, "give --s3 too") {
 		t.Errorf("--no-local without --s3: exit %d, %s", code, errOut)
+	}
+
+	// The instance backup: database and storage tree, to S3 and locally.
+	tree := filepath.Join(root, "data/ckan-h")
+	os.MkdirAll(filepath.Join(tree, "resources/abc"), 0o755)
+	os.WriteFile(filepath.Join(tree, "resources/abc/file"), []byte("resource data"), 0o640)
+	os.Symlink("file", filepath.Join(tree, "resources/abc/link"))
+	code, out, errOut = dcor("encrypted-instance-backup", "--key-file", pub, "--keep", "1")
+	if code != 0 || errOut != "" || !strings.Contains(out, "/backups/instance-encrypted/") || !strings.Contains(out, " and s3://circle-000000000-backup/") {
+		t.Fatalf("encrypted-instance-backup: exit %d\n%s%s", code, out, errOut)
+	}
+	im := regexp.MustCompile(`and (s3://\S+\.tar\.gpg):`).FindStringSubmatch(out)
+	if im == nil {
+		t.Fatalf("no S3 URL in %q", out)
+	}
+	code, _, errOut = dcor("restore-instance-backup", im[1], "--secret-key", sec, "--to", "/data/ckan-h/x")
+	if code != 1 || !strings.Contains(errOut, "overlaps the live storage tree") {
+		t.Errorf("restore over the live tree: exit %d, %s", code, errOut)
+	}
+	code, out, errOut = dcor("restore-instance-backup", im[1], "--secret-key", sec, "--to", "/srv/restored")
+	if code != 0 || !strings.Contains(out, "database dump /srv/restored/backups/database/") {
+		t.Fatalf("restore-instance-backup: exit %d\n%s%s", code, out, errOut)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "srv/restored/data/ckan-h/resources/abc/file")); err != nil || string(b) != "resource data" {
+		t.Errorf("restored file: %q, %v", b, err)
+	}
+	if l, err := os.Readlink(filepath.Join(root, "srv/restored/data/ckan-h/resources/abc/link")); err != nil || l != "file" {
+		t.Errorf("restored link: %q, %v", l, err)
+	}
+	code, out, _ = dcor("backups", "list", "--s3")
+	if code != 0 || !strings.Contains(out, " instance ") || !strings.Contains(out, " database ") {
+		t.Errorf("backups list --s3 after the instance backup: exit %d\n%s", code, out)
 	}
 }
