@@ -102,7 +102,7 @@ build_solr() {
   local home port pid ok=
   home=$(mktemp -d); echo '<solr/>' >"$home/solr.xml"
   port=$("$PY" -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
-  java -Xmx256m -cp "$dir.tmp/classes:$dir.tmp/lib/*" CkanSolr "$home" "$port" >"$home/out" 2>&1 &
+  java -Xmx256m -cp "$dir.tmp/classes:$dir.tmp/lib/*" CkanSolr "$home" "$port" >"$home/out" 2>&1 9>&- &
   pid=$!
   for _ in $(seq 120); do
     if curl -fsS "http://127.0.0.1:$port/solr/admin/cores?action=STATUS" >/dev/null 2>&1; then ok=1; break; fi
@@ -145,7 +145,16 @@ caches() {
 
 # ------------------------------------------------------------ namespace ----
 holder_pid() { [ -f "$STATE/holder.pid" ] && cat "$STATE/holder.pid"; }
-ns() { nsenter --target "$(holder_pid)" --mount --net -- "$@"; }
+# (fd 9, the lock of this script, is closed for everything started: the
+# services must not hold it.)
+ns() { nsenter --target "$(holder_pid)" --mount --net -- "$@" 9>&-; }
+# ns_bg LOG CMD...: CMD in the background inside the namespace, its own
+# session, output to LOG; no shell of this script stays behind holding
+# the caller's stdout (make stack | tee … ends when the stack is up).
+ns_bg() {
+  local log=$1; shift
+  nsenter --target "$(holder_pid)" --mount --net -- setsid "$@" </dev/null >"$log" 2>&1 9>&- &
+}
 ns_alive() {
   local p
   p=$(holder_pid 2>/dev/null) || return 1
@@ -163,7 +172,7 @@ start_namespace() {
   cp -a /etc/supervisor/. "$r/etc/supervisor/"
   rm -f "$r/etc/supervisor/conf.d/"*
   printf '127.0.0.1\tlocalhost %s\n::1\tlocalhost ip6-localhost ip6-loopback\n' "$HOST" >"$STATE/hosts"
-  setsid unshare --mount --net --propagation private -- sleep infinity </dev/null >/dev/null 2>&1 &
+  setsid unshare --mount --net --propagation private -- sleep infinity </dev/null >/dev/null 2>&1 9>&- &
   echo $! >"$STATE/holder.pid"
   for _ in $(seq 50); do
     [ "$(readlink /proc/$!/ns/net)" != "$(readlink /proc/$$/ns/net)" ] && break
@@ -220,8 +229,7 @@ start_redis() {
 # An SMTP sink on port 25 (CKAN and the DCOR extensions send mail, e.g. on
 # user creation); the mails end up in log/mail.log.
 start_smtp() {
-  ns setsid "$PY" -W ignore -m smtpd -n -c DebuggingServer 127.0.0.1:25 \
-    </dev/null >"$STATE/log/mail.log" 2>&1 &
+  ns_bg "$STATE/log/mail.log" "$PY" -W ignore -m smtpd -n -c DebuggingServer 127.0.0.1:25
   wait_for 20 "the SMTP sink" ns "$PY" -c 'import socket; socket.create_connection(("127.0.0.1", 25), 1)'
 }
 
@@ -235,9 +243,8 @@ start_solr() {
   cp "$SRC/solr/solrconfig.xml" "$home/ckan/conf/"
   echo '# empty' >"$home/ckan/conf/synonyms.txt"
   echo '# empty' >"$home/ckan/conf/protwords.txt"
-  ns setsid java -Xms128m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
-    -cp "$SOLR_CACHE/classes:$SOLR_CACHE/lib/*" CkanSolr "$home" 8983 \
-    </dev/null >"$STATE/log/solr.log" 2>&1 &
+  ns_bg "$STATE/log/solr.log" java -Xms128m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    -cp "$SOLR_CACHE/classes:$SOLR_CACHE/lib/*" CkanSolr "$home" 8983
   echo $! >"$STATE/solr.pid"
   # waited for in start_web: CKAN's CLI does not need Solr
 }
@@ -391,6 +398,12 @@ down() {
   # point in another stack's namespace would detach that mount there.
 }
 
+# One stack.sh at a time: builds share the cache, and up/down the state.
+if [ "${1:-}" != status ]; then
+  mkdir -p "$CACHE"
+  exec 9>"$CACHE/.lock"
+  flock -w 1800 9 || die "another stack/stack.sh still runs after 30 min ($CACHE/.lock)"
+fi
 case ${1:-} in
   up) up ;;
   down) down; log "stack stopped" ;;
