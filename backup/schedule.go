@@ -43,6 +43,11 @@ type ScheduleOptions struct {
 	Command string
 	// Keep and KeepDays are passed on as --keep and --keep-days when > 0.
 	Keep, KeepDays int
+	// Daily, Monthly and Yearly are passed on as --keep-daily,
+	// --keep-monthly and --keep-yearly when > 0.
+	Daily, Monthly, Yearly int
+	// S3 and NoLocal are passed on as --s3 and --no-local.
+	S3, NoLocal bool
 	// Root, CKANIni and Config, when set, are passed on as --root,
 	// --ckan-ini and --config: the job uses the host, ckan.ini and site
 	// file that schedule was given. Absolute, plain paths only (they go
@@ -106,6 +111,23 @@ func PlanSchedule(p *change.Plan, o ScheduleOptions) error {
 	}
 	if o.KeepDays > 0 {
 		args = append(args, fmt.Sprintf("--keep-days=%d", o.KeepDays))
+	}
+	for _, k := range []struct {
+		flag string
+		n    int
+	}{{"--keep-daily", o.Daily}, {"--keep-monthly", o.Monthly}, {"--keep-yearly", o.Yearly}} {
+		if k.n > 0 {
+			args = append(args, fmt.Sprintf("%s=%d", k.flag, k.n))
+		}
+	}
+	if o.NoLocal && !o.S3 {
+		return errors.New("--no-local needs --s3: the backup would go nowhere")
+	}
+	if o.S3 {
+		args = append(args, "--s3")
+	}
+	if o.NoLocal {
+		args = append(args, "--no-local")
 	}
 	for _, f := range []struct{ flag, path string }{{"--root", o.Root}, {"--ckan-ini", o.CKANIni}, {"--config", o.Config}} {
 		if f.path == "" {

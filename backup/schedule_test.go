@@ -183,3 +183,21 @@ func TestScheduleForeignFiles(t *testing.T) {
 		}
 	}
 }
+
+func TestScheduleS3(t *testing.T) {
+	h := host.New(t.TempDir())
+	o := ScheduleOptions{KeyIDs: []string{"8FD98B2183B2C228"}, Command: "/usr/local/bin/dcor",
+		S3: true, NoLocal: true, Daily: 14, Monthly: 12, Yearly: 10}
+	if _, err := schedule(h, o); err != nil {
+		t.Fatal(err)
+	}
+	cron, _ := os.ReadFile(h.Path(CronFile))
+	wantLine := "2 0 * * * root /usr/local/bin/dcor encrypted-database-backup --key-id 8FD98B2183B2C228 --keep-daily=14 --keep-monthly=12 --keep-yearly=10 --s3 --no-local --quiet\n"
+	if !strings.HasSuffix(string(cron), wantLine) {
+		t.Errorf("cron file:\n%s\nwant the line %s", cron, wantLine)
+	}
+	o.S3 = false
+	if _, err := schedule(h, o); err == nil || !strings.Contains(err.Error(), "--no-local needs --s3") {
+		t.Errorf("--no-local without --s3: %v", err)
+	}
+}

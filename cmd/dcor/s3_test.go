@@ -164,4 +164,29 @@ func TestS3BackupCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, " instance ") || !strings.Contains(out, " database ") {
 		t.Errorf("backups list --s3 after the instance backup: exit %d\n%s", code, out)
 	}
+
+	// schedule backup --s3: the bucket is checked now, DCOR's retention
+	// by default.
+	keyDir := filepath.Join(root, "etc/dcor/backup-keys")
+	os.MkdirAll(keyDir, 0o700)
+	pubData, _ := os.ReadFile(pub)
+	os.WriteFile(filepath.Join(keyDir, "backup.asc"), pubData, 0o600)
+	code, out, _ = dcor("--json", "encrypted-database-backup", "--key-file", pub)
+	km := regexp.MustCompile(`"recipients": \[\s*"([0-9A-F]{16})"`).FindStringSubmatch(out)
+	if code != 0 || km == nil {
+		t.Fatalf("no key id in %s", out)
+	}
+	code, out, errOut = dcor("schedule", "backup", "--key-id", km[1], "--s3", "--dcor", "/usr/local/bin/dcor")
+	if code != 0 {
+		t.Fatalf("schedule backup --s3: exit %d\n%s%s", code, out, errOut)
+	}
+	cron, _ := os.ReadFile(filepath.Join(root, "etc/cron.d/dcor-backup"))
+	if !strings.Contains(string(cron), "--keep-daily=14 --keep-monthly=12 --keep-yearly=10 --s3 ") {
+		t.Errorf("cron file:\n%s", cron)
+	}
+	writeIni("wrong-secret", "circle-{organization_id}")
+	code, _, errOut = dcor("schedule", "backup", "--key-id", km[1], "--s3", "--at", "03:00", "--dcor", "/usr/local/bin/dcor")
+	if code != 1 || !strings.Contains(errOut, "refused the credentials") {
+		t.Errorf("schedule backup --s3 with wrong credentials: exit %d, %s", code, errOut)
+	}
 }

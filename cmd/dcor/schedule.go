@@ -60,10 +60,14 @@ file is kept in /var/backups/dcor. --remove removes the job. --check says
 whether anything would change (exit 1), --diff shows how.
 
 The key must exist now (in the backup key directory or root's GnuPG
-keyring) and be usable. A --root, --ckan-ini or --config given to schedule
+keyring) and be usable. With --s3 the job also uploads to the S3 bucket (checked now, with the
+credentials of ckan.ini's dcor_object_store.*, the site file or the
+environment the job will see); without a retention flag it then keeps 14
+daily, 12 monthly and 10 yearly backups. A --root, --ckan-ini or --config given to schedule
 (or $CKAN_INI) goes into the job when it is not the default.`,
 		Example: `  dcor schedule backup --key-id 8FD98B2183B2C228
   dcor schedule backup --key-id 8FD98B2183B2C228 --at 03:30 --keep-days 90 --systemd
+  dcor schedule backup --key-id 8FD98B2183B2C228 --s3   # off site, keeps 14 daily, 12 monthly, 10 yearly
   dcor schedule backup --remove`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -77,6 +81,11 @@ keyring) and be usable. A --root, --ckan-ini or --config given to schedule
 	f.BoolVar(&o.Remove, "remove", false, "remove the scheduled backup")
 	f.IntVar(&o.Keep, "keep", 0, "pass --keep `N` to the backup")
 	f.IntVar(&o.KeepDays, "keep-days", 0, "pass --keep-days `D` to the backup")
+	f.IntVar(&o.Daily, "keep-daily", 0, "pass --keep-daily `N` to the backup (with --s3 and no other retention flag: 14)")
+	f.IntVar(&o.Monthly, "keep-monthly", 0, "pass --keep-monthly `N` to the backup (with --s3 and no other retention flag: 12)")
+	f.IntVar(&o.Yearly, "keep-yearly", 0, "pass --keep-yearly `N` to the backup (with --s3 and no other retention flag: 10)")
+	f.BoolVar(&o.S3, "s3", false, "the backup also uploads to the S3 bucket (encrypted-database-backup --s3); checked now")
+	f.BoolVar(&o.NoLocal, "no-local", false, "with --s3: upload only, no local file")
 	f.StringVar(&o.dcorPath, "dcor", "", "the dcor `PROGRAM` the job runs (default: this one; /usr/local/bin/dcor under --root)")
 	f.BoolVar(&o.check, "check", false, "change nothing; exit 1 when the schedule would change")
 	f.BoolVar(&o.diff, "diff", false, "show the diffs of the files")
@@ -86,6 +95,12 @@ keyring) and be usable. A --root, --ckan-ini or --config given to schedule
 // runScheduleBackup is `dcor schedule backup`.
 func (a *app) runScheduleBackup(ctx context.Context, o scheduleBackupOptions) error {
 	if o.Remove && (len(o.KeyIDs) > 0 || o.At != "" || o.Systemd) {
+		return usageErrorf("--remove takes no other flags")
+	}
+	if o.NoLocal && !o.S3 {
+		return usageErrorf("--no-local needs --s3")
+	}
+	if o.Remove && (o.S3 || o.NoLocal) {
 		return usageErrorf("--remove takes no other flags")
 	}
 	if !o.Remove && len(o.KeyIDs) == 0 {
@@ -115,6 +130,15 @@ func (a *app) runScheduleBackup(ctx context.Context, o scheduleBackupOptions) er
 		keys := backupKeyFlags{keyIDs: o.KeyIDs}
 		if _, err := keys.recipients(ctx, a, s); err != nil {
 			return &exitError{code: 1, msg: "schedule backup: " + err.Error()}
+		}
+		if o.S3 {
+			// The bucket must be reachable with the credentials now.
+			if _, err := a.s3Store(ctx, s3Flags{}); err != nil {
+				return &exitError{code: 1, msg: "schedule backup --s3: " + err.Error()}
+			}
+			if o.Keep == 0 && o.KeepDays == 0 && o.Daily == 0 && o.Monthly == 0 && o.Yearly == 0 {
+				o.Daily, o.Monthly, o.Yearly = 14, 12, 10
+			}
 		}
 	}
 	plan := change.New(h, time.Now())
