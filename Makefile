@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Debian packages the tests run for real (see scripts/deps.sh)
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: all build demo test deps vet fmt-check unit bench-inspect bench-backup bench-scan clean stack stack-stop
+.PHONY: all build demo test deps vet fmt-check unit bench-inspect bench-backup bench-s3 bench-scan clean stack stack-stop
 
 all: build
 
@@ -49,6 +49,13 @@ bench-inspect: build
 # DCOR_BENCH_GIB=1,2  DCOR_BENCH_REPEAT=2  DCOR_BENCH_STRICT=1 (fail on a missed target)
 bench-backup: deps
 	DCOR_BENCH_BACKUP=1 $(GO) test -count=1 -v -timeout 240m -run TestBenchBackup ./backup/bench/
+
+# Off-site backups against a local S3 server (Versity Gateway, built once into
+# /var/cache/dcor-test/bin): a >= 1 GiB dump with --s3 --no-local against bare
+# pg_dump, peak RSS; the instance backup against pg_dump > f; tar | gpg. ~10 minutes.
+# DCOR_BENCH_GIB=1  DCOR_BENCH_TREE_GIB=1
+bench-s3: deps
+	DCOR_BENCH_S3=1 $(GO) test -count=1 -v -timeout 120m -run TestBenchS3 ./backup/bench/
 
 # `dcor inspect --only orphans --check` against `find | wc -l` on a warm tree of
 # 200 000 resources (~630 000 files and links, 1 % orphans) and its database.

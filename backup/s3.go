@@ -54,7 +54,7 @@ func BackupBucket(bucketName string) string {
 // the upload's memory, and 10000 parts of it (156 GiB) its maximum size.
 const (
 	s3PartSize = 16 << 20
-	s3Threads  = 3
+	s3Threads  = 2
 )
 
 // metaBackup marks objects that dcor wrote (user metadata
