@@ -26,10 +26,30 @@ type CKAN struct {
 // Error").
 var ErrNotFound = errors.New("not found")
 
-// actionError is CKAN's {"success": false, "error": {...}}.
-type actionError struct {
-	Type    string `json:"__type"`
-	Message string `json:"message"`
+// actionError is the error of CKAN's {"success": false, "error": {...}}:
+// __type, message, and for a Validation Error the fields and their
+// complaints.
+type actionError map[string]any
+
+func (e actionError) typ() string { s, _ := e["__type"].(string); return s }
+
+// String is the error in one line: type, message, field complaints.
+func (e actionError) String() string {
+	msg := e.typ()
+	if m, _ := e["message"].(string); m != "" {
+		msg += ": " + m
+	}
+	rest := map[string]any{}
+	for k, v := range e {
+		if k != "__type" && k != "message" {
+			rest[k] = v
+		}
+	}
+	if len(rest) > 0 {
+		b, _ := json.Marshal(rest)
+		msg += " " + string(b)
+	}
+	return msg
 }
 
 // Call runs action with body (a JSON object, or a *multipart.Writer's
@@ -70,7 +90,7 @@ func (c *CKAN) call(ctx context.Context, action string, body io.Reader, contentT
 	var doc struct {
 		Success bool            `json:"success"`
 		Result  json.RawMessage `json:"result"`
-		Error   *actionError    `json:"error"`
+		Error   actionError     `json:"error"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return fmt.Errorf("CKAN %s at %s: HTTP %s, not CKAN's JSON: %.200q", action, c.URL, resp.Status, data)
@@ -78,13 +98,9 @@ func (c *CKAN) call(ctx context.Context, action string, body io.Reader, contentT
 	if !doc.Success {
 		msg := resp.Status
 		if doc.Error != nil {
-			msg = doc.Error.Type + ": " + doc.Error.Message
-			if doc.Error.Message == "" {
-				rest, _ := json.Marshal(doc.Error)
-				msg = string(rest)
-			}
+			msg = doc.Error.String()
 		}
-		if resp.StatusCode == http.StatusNotFound || (doc.Error != nil && doc.Error.Type == "Not Found Error") {
+		if resp.StatusCode == http.StatusNotFound || doc.Error.typ() == "Not Found Error" {
 			return fmt.Errorf("CKAN %s: %w (%s)", action, ErrNotFound, msg)
 		}
 		if resp.StatusCode == http.StatusForbidden {
