@@ -461,27 +461,28 @@ func TestKilledAtRandomPoints(t *testing.T) {
 		if i%2 == 0 {
 			at := rng.Int64N(total)
 			what = fmt.Sprintf("after %d of %d bytes", at, total)
-			w.fig.OnBytes = func(n int64) {
+			w.fig.OnBytes(func(n int64) {
 				if n >= at {
 					cancel(errors.New("killed"))
 				}
-			}
+			})
 		} else {
 			k := 1 + rng.IntN(writes)
 			what = fmt.Sprintf("after CKAN write %d of %d", k, writes)
 			var mu sync.Mutex
 			n := 0
-			w.ckan.OnCommit = func(string) {
+			w.ckan.OnCommit(func(string) {
 				mu.Lock()
 				defer mu.Unlock()
 				if n++; n == k {
 					cancel(errors.New("killed"))
 				}
-			}
+			})
 		}
 		_, res := w.run(t, ctx)
 		cancel(nil)
-		w.fig.OnBytes, w.ckan.OnCommit = nil, nil
+		w.fig.OnBytes(nil)
+		w.ckan.OnCommit(nil)
 		if !res.Interrupted && !res.Failed() {
 			// the kill came after the last step
 		}

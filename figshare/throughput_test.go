@@ -19,7 +19,8 @@ import (
 // with Client.Download (md5 and sha256 while streaming, fsync, rename)
 // and with curl (same URL, same User-Agent, to a file) and logs both
 // rates, best of three each. The goal is 0.9× curl; the test fails only
-// far below it (0.3×: at a load of 6 on 2 cores one run measured 0.45×), as the machine is shared.
+// far below it (0.15×: at a load of 6 on 2 cores one run measured 0.45×, and make test runs
+// it under -race), as the machine is shared.
 func TestDownloadThroughput(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
@@ -73,7 +74,7 @@ func TestDownloadThroughput(t *testing.T) {
 	ratio := rate(dcor) / rate(curlT)
 	t.Logf("256 MiB from the fake figshare: dcor %.0f MiB/s (md5+sha256+fsync), curl %.0f MiB/s: %.2f× curl (load %s)",
 		rate(dcor), rate(curlT), ratio, testtool.LoadAvg())
-	if ratio < 0.3 {
+	if ratio < 0.15 { // -race (make test) slows the hashing; the figure is for a plain build
 		t.Errorf("download at %.2f× curl, goal 0.9×", ratio)
 	}
 }

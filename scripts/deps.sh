@@ -4,7 +4,7 @@
 set -euo pipefail
 want=(gcc pkg-config libhdf5-dev)
 if [ "${1:-all}" = all ]; then
-  want+=(postgresql gnupg nginx-light supervisor redis-server python3 python3-jwt python3-venv git unzip zip util-linux)
+  want+=(curl postgresql gnupg nginx-light supervisor redis-server python3 python3-jwt python3-venv git unzip zip util-linux)
 fi
 missing=()
 for p in "${want[@]}"; do

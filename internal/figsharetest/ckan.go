@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // CKAN is a strict fake of the part of CKAN's action API the figshare
@@ -20,11 +21,9 @@ import (
 // Authorization header; unknown or missing fields are a validation
 // error (409), as are ids that exist already.
 type CKAN struct {
-	Token   string
-	Storage string
-	// OnCommit, when set, is called after a write was committed and
-	// before the answer is sent (a client killed there finds it done).
-	OnCommit func(action string)
+	Token    string
+	Storage  string
+	onCommit atomic.Pointer[func(action string)]
 
 	mu       sync.Mutex
 	orgs     map[string]map[string]any
@@ -116,8 +115,8 @@ func (c *CKAN) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(e)
 		return
 	}
-	if c.OnCommit != nil && action != "package_show" && action != "organization_show" {
-		c.OnCommit(action)
+	if f := c.onCommit.Load(); f != nil && action != "package_show" && action != "organization_show" {
+		(*f)(action)
 	}
 	reply(200, map[string]any{"success": true, "result": res})
 }
@@ -274,4 +273,15 @@ func (c *CKAN) Snapshot() string {
 	}
 	b, _ := json.MarshalIndent(map[string]any{"organizations": names, "packages": pkgs}, "", " ")
 	return string(b)
+}
+
+// OnCommit sets the function called after a write was committed and
+// before the answer is sent (a client killed there finds it done); nil:
+// none. Safe while serving.
+func (c *CKAN) OnCommit(f func(action string)) {
+	if f == nil {
+		c.onCommit.Store(nil)
+		return
+	}
+	c.onCommit.Store(&f)
 }

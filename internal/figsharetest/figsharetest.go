@@ -92,9 +92,17 @@ type Server struct {
 	html     map[string]bool
 	requests map[string]int
 	served   atomic.Int64
-	// OnBytes, when set, is called with the total number of file bytes
-	// served so far, after each chunk.
-	OnBytes func(total int64)
+	onBytes  atomic.Pointer[func(total int64)]
+}
+
+// OnBytes sets the function called with the total number of file bytes
+// served so far, after each chunk (nil: none). Safe while serving.
+func (s *Server) OnBytes(f func(total int64)) {
+	if f == nil {
+		s.onBytes.Store(nil)
+		return
+	}
+	s.onBytes.Store(&f)
 }
 
 // New returns a fake serving articles.
@@ -322,8 +330,8 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, id int) {
 		off += int64(n)
 		sent += int64(n)
 		total := s.served.Add(int64(n))
-		if s.OnBytes != nil {
-			s.OnBytes(total)
+		if f := s.onBytes.Load(); f != nil {
+			(*f)(total)
 		}
 	}
 }
