@@ -162,33 +162,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if len(o.Recipients) == 0 {
 		return nil, errors.New("no recipient key: pass --key-id or --key-file")
 	}
-	db, err := parseDatabaseURL(o.DatabaseURL)
-	if err != nil {
-		return nil, err
-	}
 	if o.OutDir == "" {
 		return nil, errors.New("no output directory for encrypted dumps")
 	}
-	if o.Hostname == "" {
-		o.Hostname = host.Hostname()
-	}
-	if strings.ContainsAny(o.Hostname, "/\x00") || strings.HasPrefix(o.Hostname, ".") {
-		return nil, fmt.Errorf("host name %q cannot be part of a file name", o.Hostname)
-	}
-	now := o.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
-	pgDump, err := findPgProgram("pg_dump", o.PgDump)
+	src, err := prepareDump(&o, o.Now)
 	if err != nil {
 		return nil, err
 	}
-	var pgUser *asPostgres
-	if o.AsPostgres {
-		if pgUser, err = postgresUser(); err != nil {
-			return nil, err
-		}
-	}
+	db, now, pgDump, pgUser := src.db, src.now, src.pgDump, src.pgUser
 	pgRestore := ""
 	if o.VerifyWith != nil {
 		if !o.VerifyWith.readsFor(o.Recipients) {
@@ -682,4 +663,43 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// dumpSource is what every dump (encrypted, plain, instance) needs before
+// pg_dump starts: the database, the host name for file names, the time
+// that dates the file, pg_dump and, for --as-postgres, its user.
+type dumpSource struct {
+	db     *database
+	now    time.Time
+	pgDump string
+	pgUser *asPostgres
+}
+
+// prepareDump checks o and finds what a dump of its database needs; it
+// fills in o.Hostname when empty. now is o.Now's value (zero: the time now).
+func prepareDump(o *Options, now time.Time) (*dumpSource, error) {
+	db, err := parseDatabaseURL(o.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if o.Hostname == "" {
+		o.Hostname = host.Hostname()
+	}
+	if strings.ContainsAny(o.Hostname, "/\x00") || strings.HasPrefix(o.Hostname, ".") {
+		return nil, fmt.Errorf("host name %q cannot be part of a file name", o.Hostname)
+	}
+	if now.IsZero() {
+		now = time.Now()
+	}
+	pgDump, err := findPgProgram("pg_dump", o.PgDump)
+	if err != nil {
+		return nil, err
+	}
+	var pgUser *asPostgres
+	if o.AsPostgres {
+		if pgUser, err = postgresUser(); err != nil {
+			return nil, err
+		}
+	}
+	return &dumpSource{db: db, now: now, pgDump: pgDump, pgUser: pgUser}, nil
 }

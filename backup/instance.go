@@ -20,7 +20,6 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
-	"github.com/DCOR-dev/dcor/host"
 	"github.com/DCOR-dev/dcor/internal/bytesize"
 )
 
@@ -108,30 +107,11 @@ func RunInstance(ctx context.Context, o InstanceOptions) (*InstanceResult, error
 		return nil, errors.New("no local file and no S3 bucket: nowhere to write the backup")
 	}
 	d := o.Database
-	db, err := parseDatabaseURL(d.DatabaseURL)
+	src, err := prepareDump(&d, o.Now)
 	if err != nil {
 		return nil, err
 	}
-	if d.Hostname == "" {
-		d.Hostname = host.Hostname()
-	}
-	if strings.ContainsAny(d.Hostname, "/\x00") || strings.HasPrefix(d.Hostname, ".") {
-		return nil, fmt.Errorf("host name %q cannot be part of a file name", d.Hostname)
-	}
-	now := o.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
-	pgDump, err := findPgProgram("pg_dump", d.PgDump)
-	if err != nil {
-		return nil, err
-	}
-	var pgUser *asPostgres
-	if d.AsPostgres {
-		if pgUser, err = postgresUser(); err != nil {
-			return nil, err
-		}
-	}
+	db, now, pgDump, pgUser := src.db, src.now, src.pgDump, src.pgUser
 	for _, t := range o.Trees {
 		if st, err := os.Stat(t); err != nil || !st.IsDir() {
 			return nil, fmt.Errorf("storage tree %s is not a directory: check ckan.storage_path or --include", hostPath(o.Root, t))

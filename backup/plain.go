@@ -9,10 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
-
-	"github.com/DCOR-dev/dcor/host"
 )
 
 // DefaultPlainDir is where the 2021 tool kept its plain dumps, and where
@@ -27,33 +24,14 @@ const DefaultPlainDir = "/backup"
 // interrupted dump leaves no file under a final name.
 func Plain(ctx context.Context, o Options) (*Result, error) {
 	start := time.Now()
-	db, err := parseDatabaseURL(o.DatabaseURL)
-	if err != nil {
-		return nil, err
-	}
 	if o.OutDir == "" {
 		return nil, errors.New("no directory for the plain dump")
 	}
-	if o.Hostname == "" {
-		o.Hostname = host.Hostname()
-	}
-	if strings.ContainsAny(o.Hostname, "/\x00") || strings.HasPrefix(o.Hostname, ".") {
-		return nil, fmt.Errorf("host name %q cannot be part of a file name", o.Hostname)
-	}
-	now := o.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
-	pgDump, err := findPgProgram("pg_dump", o.PgDump)
+	src, err := prepareDump(&o, o.Now)
 	if err != nil {
 		return nil, err
 	}
-	var pgUser *asPostgres
-	if o.AsPostgres {
-		if pgUser, err = postgresUser(); err != nil {
-			return nil, err
-		}
-	}
+	db, now, pgDump, pgUser := src.db, src.now, src.pgDump, src.pgUser
 	if err := makeDir(o.OutDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create the dump directory %s: %w", o.OutDir, err)
 	}
