@@ -75,27 +75,7 @@ func TestBenchBackup(t *testing.T) {
 	ini := filepath.Join(root, "etc/ckan/default/ckan.ini")
 	os.MkdirAll(filepath.Dir(ini), 0o755)
 	os.WriteFile(ini, []byte("[app:main]\nsqlalchemy.url = "+strings.ReplaceAll(url, "%", "%%")+"\n"), 0o644)
-	home := filepath.Join(work, "gnupg")
-	os.Mkdir(home, 0o700)
-	t.Cleanup(func() {
-		cmd := exec.Command("gpgconf", "--kill", "all")
-		cmd.Env = append(os.Environ(), "GNUPGHOME="+home)
-		cmd.Run()
-	})
-	gpgCmd := func(args ...string) *exec.Cmd {
-		cmd := exec.Command(gpg, append([]string{"--batch", "--pinentry-mode", "loopback", "--passphrase", ""}, args...)...)
-		cmd.Env = append(os.Environ(), "GNUPGHOME="+home)
-		return cmd
-	}
-	if out, err := gpgCmd("--quick-gen-key", "bench <bench@dcor.test>", "default", "default", "never").CombinedOutput(); err != nil {
-		t.Fatalf("gpg: %v %s", err, out)
-	}
-	pub := filepath.Join(work, "pub.asc")
-	out, err := gpgCmd("--armor", "--export").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(pub, out, 0o644)
+	pub, home := benchKey(t, gpg, work)
 
 	pgEnv := append(os.Environ(), "PGPASSWORD="+password)
 	bare := func() measurement {
@@ -118,7 +98,7 @@ func TestBenchBackup(t *testing.T) {
 		os.Remove(dump + ".gpg")
 		start := time.Now()
 		m1 := timeRun(t, exec.Command(pgDump, "--format=custom", "--no-password", "--dbname="+libpq, "--file="+dump), pgEnv)
-		cmd := gpgCmd("--trust-model", "always", "--output", dump+".gpg", "--encrypt", "--recipient", "bench@dcor.test", dump)
+		cmd := gpgCmd(gpg, home, "--trust-model", "always", "--output", dump+".gpg", "--encrypt", "--recipient", "bench@dcor.test", dump)
 		m2 := timeRun(t, cmd, cmd.Env)
 		st, _ := os.Stat(dump)
 		os.Remove(dump)
@@ -281,3 +261,33 @@ func (h *hexRows) Values() ([]any, error) {
 }
 
 func (h *hexRows) Err() error { return nil }
+
+// benchKey makes a recipient key in a GnuPG home under work and returns
+// the path of its armored public key and the home.
+func benchKey(t *testing.T, gpg, work string) (pub, home string) {
+	t.Helper()
+	home = filepath.Join(work, "gnupg")
+	os.Mkdir(home, 0o700)
+	t.Cleanup(func() {
+		cmd := exec.Command("gpgconf", "--kill", "all")
+		cmd.Env = append(os.Environ(), "GNUPGHOME="+home)
+		cmd.Run()
+	})
+	if out, err := gpgCmd(gpg, home, "--quick-gen-key", "bench <bench@dcor.test>", "default", "default", "never").CombinedOutput(); err != nil {
+		t.Fatalf("gpg: %v %s", err, out)
+	}
+	pub = filepath.Join(work, "pub.asc")
+	out, err := gpgCmd(gpg, home, "--armor", "--export").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(pub, out, 0o644)
+	return pub, home
+}
+
+// gpgCmd is gpg with the GnuPG home home, never asking for a passphrase.
+func gpgCmd(gpg, home string, args ...string) *exec.Cmd {
+	cmd := exec.Command(gpg, append([]string{"--batch", "--pinentry-mode", "loopback", "--passphrase", ""}, args...)...)
+	cmd.Env = append(os.Environ(), "GNUPGHOME="+home)
+	return cmd
+}

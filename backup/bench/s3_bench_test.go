@@ -66,27 +66,7 @@ func TestBenchS3(t *testing.T) {
 		"dcor_object_store.access_key_id = "+srv.AccessKey+"\n"+
 		"dcor_object_store.secret_access_key = "+srv.SecretKey+"\n"+
 		"dcor_object_store.bucket_name = circle-{organization_id}\n"), 0o600)
-	home := filepath.Join(work, "gnupg")
-	os.Mkdir(home, 0o700)
-	t.Cleanup(func() {
-		cmd := exec.Command("gpgconf", "--kill", "all")
-		cmd.Env = append(os.Environ(), "GNUPGHOME="+home)
-		cmd.Run()
-	})
-	gpgCmd := func(args ...string) *exec.Cmd {
-		cmd := exec.Command(gpg, append([]string{"--batch", "--pinentry-mode", "loopback", "--passphrase", ""}, args...)...)
-		cmd.Env = append(os.Environ(), "GNUPGHOME="+home)
-		return cmd
-	}
-	if out, err := gpgCmd("--quick-gen-key", "bench <bench@dcor.test>", "default", "default", "never").CombinedOutput(); err != nil {
-		t.Fatalf("gpg: %v %s", err, out)
-	}
-	pub := filepath.Join(work, "pub.asc")
-	out, err := gpgCmd("--armor", "--export").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(pub, out, 0o644)
+	pub, home := benchKey(t, gpg, work)
 	pgEnv := append(os.Environ(), "PGPASSWORD="+password)
 
 	// The database: ≥ gib GiB of custom dump.
