@@ -142,11 +142,9 @@ func PlanSchedule(p *change.Plan, o ScheduleOptions) error {
 	// so it mails failures only; systemd marks a failed run failed.
 	args = append(args, "--quiet")
 	command := strings.Join(args, " ")
-	head := scheduleMarker + ": the nightly encrypted backup of the CKAN database.\n" +
-		"# Change it with \"dcor schedule backup\", remove it with \"dcor schedule backup --remove\".\n"
 
 	if !o.Systemd {
-		cron := head +
+		cron := scheduleHead +
 			"SHELL=/bin/sh\n" +
 			"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n" +
 			fmt.Sprintf("%d %d * * * root %s\n", minute, hour, command)
@@ -162,33 +160,14 @@ func PlanSchedule(p *change.Plan, o ScheduleOptions) error {
 		return nil
 	}
 
-	service := head +
-		"[Unit]\n" +
-		"Description=Encrypted backup of the CKAN database (dcor)\n" +
-		"After=postgresql.service\n\n" +
-		"[Service]\n" +
-		"# oneshot: a backup that fails (exit 1) leaves the unit failed, listed\n" +
-		"# by systemctl --failed; OnFailure= in a drop-in can mail it.\n" +
-		"Type=oneshot\n" +
-		"ExecStart=" + command + "\n" +
-		"Nice=10\n" +
-		"IOSchedulingClass=best-effort\n" +
-		"IOSchedulingPriority=7\n"
-	timer := head +
-		"[Unit]\n" +
-		"Description=Nightly encrypted backup of the CKAN database (dcor)\n\n" +
-		"[Timer]\n" +
-		fmt.Sprintf("OnCalendar=*-*-* %02d:%02d:00\n", hour, minute) +
-		"Persistent=true\n\n" +
-		"[Install]\n" +
-		"WantedBy=timers.target\n"
+	service, timer := SystemdUnits(command, hour, minute)
 	if err := st.remove(CronFile); err != nil {
 		return err
 	}
-	if err := st.write(SystemdService, []byte(service)); err != nil {
+	if err := st.write(SystemdService, service); err != nil {
 		return err
 	}
-	if err := st.write(SystemdTimer, []byte(timer)); err != nil {
+	if err := st.write(SystemdTimer, timer); err != nil {
 		return err
 	}
 	// What "systemctl enable" does: the timer wanted by timers.target.
@@ -206,6 +185,38 @@ func PlanSchedule(p *change.Plan, o ScheduleOptions) error {
 	}
 	st.systemctl(false)
 	return nil
+}
+
+// scheduleHead starts every file Schedule writes.
+const scheduleHead = scheduleMarker + ": the nightly encrypted backup of the CKAN database.\n" +
+	"# Change it with \"dcor schedule backup\", remove it with \"dcor schedule backup --remove\".\n"
+
+// SystemdUnits returns the text of the systemd service that runs command
+// (the whole command line) and of the timer that starts it every day at
+// hour:minute: what "dcor schedule backup --systemd" writes, and what the
+// .deb ships, disabled, in /lib/systemd/system.
+func SystemdUnits(command string, hour, minute int) (service, timer []byte) {
+	service = []byte(scheduleHead +
+		"[Unit]\n" +
+		"Description=Encrypted backup of the CKAN database (dcor)\n" +
+		"After=postgresql.service\n\n" +
+		"[Service]\n" +
+		"# oneshot: a backup that fails (exit 1) leaves the unit failed, listed\n" +
+		"# by systemctl --failed; OnFailure= in a drop-in can mail it.\n" +
+		"Type=oneshot\n" +
+		"ExecStart=" + command + "\n" +
+		"Nice=10\n" +
+		"IOSchedulingClass=best-effort\n" +
+		"IOSchedulingPriority=7\n")
+	timer = []byte(scheduleHead +
+		"[Unit]\n" +
+		"Description=Nightly encrypted backup of the CKAN database (dcor)\n\n" +
+		"[Timer]\n" +
+		fmt.Sprintf("OnCalendar=*-*-* %02d:%02d:00\n", hour, minute) +
+		"Persistent=true\n\n" +
+		"[Install]\n" +
+		"WantedBy=timers.target\n")
+	return service, timer
 }
 
 // scheduleState is what PlanSchedule has planned so far.

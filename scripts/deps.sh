@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# Installs with apt-get what building (deps.sh build) or testing
-# (deps.sh all) dcor needs, when it is missing. Needs root for apt-get.
+# Installs with apt-get what building (deps.sh build), building the static
+# release (deps.sh release) or testing (deps.sh all) dcor needs, when it is
+# missing. Needs root for apt-get.
 set -euo pipefail
 want=(gcc pkg-config libhdf5-dev)
+# the static release links libhdf5.a with libsz.a/libaec.a and libz.a
+# (scripts/release.sh); readelf checks that it is static
+release=(libaec-dev zlib1g-dev binutils)
+if [ "${1:-all}" = release ]; then
+  want+=("${release[@]}")
+fi
 if [ "${1:-all}" = all ]; then
+  # debootstrap: the .deb's test installs it into a Debian chroot (release/)
+  want+=("${release[@]}" debootstrap)
   want+=(curl postgresql gnupg nginx-light supervisor redis-server python3 python3-jwt python3-venv git unzip zip util-linux)
 fi
 missing=()
