@@ -4,10 +4,13 @@ GO      ?= go
 BIN     := bin/dcor
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
+# make install: $(DESTDIR)$(PREFIX)/bin/dcor, man pages, shell completion
+PREFIX  ?= /usr/local
+DESTDIR ?=
 # Debian packages the tests run for real (see scripts/deps.sh)
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: all build demo test deps vet fmt-check unit bench-inspect bench-backup bench-s3 bench-scan clean stack stack-stop
+.PHONY: all build demo test deps vet fmt-check unit bench-inspect bench-backup bench-s3 bench-scan clean release install deps-release stack stack-stop
 
 all: build
 
@@ -23,6 +26,27 @@ deps-build:
 
 deps:
 	@scripts/deps.sh all
+
+deps-release:
+	@scripts/deps.sh release
+
+# The static binary (no shared library at all), the .deb (binary, man pages,
+# completion, /etc/dcor/, the nightly backup's systemd units, disabled) and
+# SHA256SUMS, in dist/; the version is `git describe`. The build flags live
+# in scripts/release.sh only (the tests of release/ run it too).
+release: deps-release
+	@scripts/release.sh dist
+
+# Source install of the binary built here (it uses this machine's shared
+# HDF5 library; for another server use make release's static binary or .deb).
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/dcor
+	$(BIN) man --dir $(DESTDIR)$(PREFIX)/share/man/man8 >/dev/null
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	$(BIN) completion bash >$(DESTDIR)$(PREFIX)/share/bash-completion/completions/dcor
+	$(BIN) completion zsh >$(DESTDIR)$(PREFIX)/share/zsh/site-functions/_dcor
+	$(BIN) completion fish >$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/dcor.fish
 
 # Every test, against the real PostgreSQL, gpg, nginx, supervisord and python3,
 # and against the real DCOR stack (stack/), which this target starts before the
@@ -73,4 +97,4 @@ stack-stop:
 	@stack/stack.sh down
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
