@@ -137,6 +137,41 @@ func TestStatusOnTheStack(t *testing.T) {
 		}
 	}
 
+	// nginx stopped: https and ckan fail; started again: ok
+	mustRun(t, e, time.Minute, "nginx", "-s", "stop")
+	nginxUp := false
+	defer func() {
+		if !nginxUp {
+			run(t, e, time.Minute, "nginx")
+		}
+	}()
+	waitStatus(t, e, bin, "https", "fail", 30*time.Second)
+	d, code, _ := status(t, e, bin)
+	if s, r := d.check("ckan"); s != "fail" || code != 1 {
+		t.Errorf("nginx stopped: ckan is %s %q, exit %d", s, r, code)
+	}
+	mustRun(t, e, time.Minute, "nginx")
+	nginxUp = true
+	waitStatus(t, e, bin, "ckan", "ok", 60*time.Second)
+
+	// uWSGI stopped: its program, the socket and CKAN fail; started again: ok
+	mustRun(t, e, time.Minute, "supervisorctl", "stop", "ckan-uwsgi:*")
+	uwsgiUp := false
+	defer func() {
+		if !uwsgiUp {
+			run(t, e, time.Minute, "supervisorctl", "start", "ckan-uwsgi:*")
+		}
+	}()
+	d, code, _ = status(t, e, bin)
+	for _, n := range []string{"supervisor:ckan-uwsgi-00", "uwsgi", "ckan"} {
+		if s, r := d.check(n); s != "fail" || code != 1 {
+			t.Errorf("uWSGI stopped: %s is %s %q, exit %d", n, s, r, code)
+		}
+	}
+	mustRun(t, e, 2*time.Minute, "supervisorctl", "start", "ckan-uwsgi:*")
+	uwsgiUp = true
+	waitStatus(t, e, bin, "ckan", "ok", 2*time.Minute)
+
 	// a stopped program fails, and is ok again once started
 	prog := "ckan-worker:ckan-worker-00"
 	mustRun(t, e, time.Minute, "supervisorctl", "stop", prog)
@@ -146,7 +181,7 @@ func TestStatusOnTheStack(t *testing.T) {
 			run(t, e, time.Minute, "supervisorctl", "start", prog)
 		}
 	}()
-	d, code, _ := status(t, e, bin)
+	d, code, _ = status(t, e, bin)
 	if s, r := d.check("supervisor:ckan-worker-00"); s != "fail" || !strings.HasPrefix(r, "STOPPED") || code != 1 {
 		t.Errorf("stopped worker: %s %q, exit %d", s, r, code)
 	}
@@ -155,5 +190,23 @@ func TestStatusOnTheStack(t *testing.T) {
 	d, _, _ = status(t, e, bin)
 	if s, r := d.check("supervisor:ckan-worker-00"); s != "ok" {
 		t.Errorf("started worker: %s %q", s, r)
+	}
+}
+
+// waitStatus runs dcor status until the check name has state want, or
+// fails the test after timeout.
+func waitStatus(t *testing.T, e *Env, bin, name, want string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		d, _, _ := status(t, e, bin)
+		s, r := d.check(name)
+		if s == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is still %s %q after %s, want %s", name, s, r, timeout, want)
+		}
+		time.Sleep(time.Second)
 	}
 }
