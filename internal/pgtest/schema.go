@@ -31,8 +31,7 @@ CREATE TABLE "group" (
     is_organization boolean DEFAULT false,
     approval_status text,
     state text DEFAULT 'active',
-    image_url text,
-    extras text
+    image_url text
 );
 CREATE TABLE package (
     id text PRIMARY KEY,
@@ -53,8 +52,7 @@ CREATE TABLE package (
     metadata_modified timestamp without time zone,
     creator_user_id text,
     metadata_created timestamp without time zone,
-    plugin_data jsonb,
-    extras text
+    plugin_data jsonb
 );
 CREATE TABLE resource (
     id text PRIMARY KEY,
