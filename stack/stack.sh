@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# stack/stack.sh up|down|status — a real DCOR host for dcor's tests (CKAN 2.11.5 lane).
+# stack/stack.sh up|down|caches|status [--lane 2.11|2.9] — a real DCOR host for
+# dcor's tests: the CKAN 2.11.5 lane (default), or the seed lane 2.9 (CKAN
+# 2.9.11 with the 2022 DCOR extensions on pyenv's Python 3.8.18).
 #
 # `up` builds (or reuses) the cached virtualenvs and Solr jars, then starts
 # PostgreSQL, Redis, Solr, CKAN (uWSGI + rq workers under supervisord) and
@@ -10,12 +12,16 @@
 # `down` stops everything it started and removes .stack/.
 #
 # Environment: DCOR_STACK_CACHE (default /var/cache/dcor-stack),
-# DCOR_STACK_STATE (default <repo>/.stack), DCOR_STACK_HOST (default dcor.test).
+# DCOR_STACK_STATE (default <repo>/.stack, <repo>/.stack-2.9 for the seed lane),
+# DCOR_STACK_HOST (default dcor.test), DCOR_STACK_LANE (default 2.11; --lane wins).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 SRC=$REPO/stack
-STATE=${DCOR_STACK_STATE:-$REPO/.stack}
+CMD=${1:-}
+LANE=${DCOR_STACK_LANE:-2.11}
+if [ "${2:-}" = --lane ] && [ -n "${3:-}" ]; then LANE=$3; elif [ -n "${2:-}" ]; then
+  echo "usage: stack/stack.sh up|down|caches|status [--lane 2.11|2.9]" >&2; exit 2; fi
 CACHE=${DCOR_STACK_CACHE:-/var/cache/dcor-stack}
 HOST=${DCOR_STACK_HOST:-dcor.test}
 PY=/usr/bin/python3.11
@@ -23,6 +29,27 @@ VENV=/usr/lib/ckan/default          # path of the CKAN venv inside the namespace
 CLIENT=/usr/lib/dcor-stack/client   # path of the client venv inside the namespace
 # Bump when the way the caches are built changes (it is part of every key).
 HARNESS=1
+# The lane: which CKAN, on which Python, from which lock file. LANE_PY is the
+# venv's interpreter, LANE_PIP the pip it gets, LANE_EDITABLE a package of the
+# lock installed editable from its PyPI sdist (under $VENV/src), LANE_SCHEMA
+# a CKAN wheel whose Solr schema the lane's core gets (named ckan-2.10, which
+# CKAN 2.9.5+ accepts; the lane's own 2.9 schema needs Trie fields, which Solr 9
+# lacks); "" = the installed CKAN's own schema. PYENV_PREFIX, when set, is made
+# readable for www-data inside the namespace (see start_namespace).
+case $LANE in
+  2.11)
+    CKAN_VERSION=2.11.5 LANE_KIND=ckan211 LANE_LOCK=$SRC/ckan-2.11.lock
+    LANE_CONSTRAINTS=$SRC/constraints.txt LANE_PY=$PY LANE_PIP=pip==26.3
+    LANE_EDITABLE= LANE_SCHEMA= PYENV_PREFIX=
+    STATE=${DCOR_STACK_STATE:-$REPO/.stack} ;;
+  2.9)
+    CKAN_VERSION=2.9.11 LANE_KIND=ckan29 LANE_LOCK=$SRC/ckan-2.9.lock
+    LANE_CONSTRAINTS=$SRC/constraints-2.9.txt PYENV_PREFIX=/root/.pyenv/versions/3.8.18
+    LANE_PY=$PYENV_PREFIX/bin/python3.8 LANE_PIP=pip==25.0.1
+    LANE_EDITABLE=ckan==2.9.11 LANE_SCHEMA=ckan==2.11.5
+    STATE=${DCOR_STACK_STATE:-$REPO/.stack-2.9} ;;
+  *) echo "stack: unknown lane $LANE (2.11 or 2.9)" >&2; exit 2 ;;
+esac
 # Directories that the namespace gets privately (empty mount points on the host).
 PRIVATE_DIRS=(etc/ckan etc/nginx etc/supervisor etc/dcor data var/lib/ckan var/log/ckan
   var/log/nginx var/log/supervisor var/backups/dcor var/lib/nginx run)
@@ -53,32 +80,58 @@ deps() {
 }
 
 # --------------------------------------------------------------- caches ----
-key() { # key NAME FILES... → NAME-<hash of the files, the interpreter and HARNESS>
+key() { # key NAME FILES... → NAME-<hash of the files, the interpreter (KEY_PY, default $PY) and HARNESS>
   local name=$1; shift
   local h
-  h=$( { cat "$@"; "$PY" -VV; java -version 2>&1 | head -1; echo "harness $HARNESS"; } | sha256sum | cut -c1-16)
+  h=$( { cat "$@"; "${KEY_PY:-$PY}" -VV; [ -z "${KEY_EXTRA:-}" ] || echo "$KEY_EXTRA"; java -version 2>&1 | head -1; echo "harness $HARNESS"; } | sha256sum | cut -c1-16)
   echo "$name-$h"
 }
 
-# build_venv DIR LOCK MOUNTPOINT SMOKE: a venv built at MOUNTPOINT (a bind
-# mount of DIR.tmp in a private mount namespace, so that its scripts name
-# MOUNTPOINT), smoke-tested, then renamed to DIR and stamped .ok.
+# build_venv DIR LOCK MOUNTPOINT SMOKE [PY PIP CONSTRAINTS EDITABLE SCHEMA]:
+# a venv on PY (default $PY) built at MOUNTPOINT (a bind mount of DIR.tmp in
+# a private mount namespace, so that its scripts name MOUNTPOINT) from LOCK
+# with PIP (default pip==26.3) under CONSTRAINTS (default constraints.txt),
+# smoke-tested, then renamed to DIR and stamped .ok. EDITABLE (name==version,
+# a line of LOCK) is installed editable from its sdist in MOUNTPOINT/src/NAME
+# (as CKAN's source install puts it: dcor_theme 0.6.1 reads
+# /usr/lib/ckan/default/src/ckan/ckan/public/base/css/main.css);
+# SCHEMA (a CKAN name==version) gives MOUNTPOINT/share/dcor-stack/solr-schema.xml.
 build_venv() {
-  local dir=$1 lock=$2 mnt=$3 smoke=$4
+  local dir=$1 lock=$2 mnt=$3 smoke=$4 py=${5:-$PY} pip=${6:-pip==26.3}
+  local constraints=${7:-$SRC/constraints.txt} editable=${8:-} schema=${9:-}
   [ -f "$dir/.ok" ] && return 0
   log "building $(basename "$dir") from $(basename "$lock") (cold: several minutes)"
   rm -rf "$dir" "$dir.tmp"
   mkdir -p "$dir.tmp" "$mnt" "$CACHE/pip"
   local t0=$SECONDS
-  PIP_CACHE_DIR=$CACHE/pip PIP_CONSTRAINT=$SRC/constraints.txt PIP_DISABLE_PIP_VERSION_CHECK=1 \
+  PIP_CACHE_DIR=$CACHE/pip PIP_CONSTRAINT=$constraints PIP_DISABLE_PIP_VERSION_CHECK=1 \
     unshare --mount --propagation private -- bash -euo pipefail -c '
       mount --bind "$1" "$2"
       "$5" -m venv "$2"
-      "$2/bin/pip" install -q "pip==26.3" "setuptools<82" wheel
-      "$2/bin/pip" install -q --no-deps -r "$3"
+      "$2/bin/pip" install -q "$6" "setuptools<82" wheel
+      if [ -n "$7" ]; then
+        name=${7%%==*} version=${7##*==}
+        mkdir -p "$2/src"
+        "$2/bin/pip" download -q --no-deps --no-binary :all: "$7" -d "$2/src"
+        tar xzf "$2/src/$name-$version.tar.gz" -C "$2/src"
+        rm "$2/src/$name-$version.tar.gz"
+        mv "$2/src/$name-$version" "$2/src/$name"
+        grep -iv "^$name==" "$3" >"$2/src/lock-without-$name.txt"
+        "$2/bin/pip" install -q --no-deps -r "$2/src/lock-without-$name.txt"
+        "$2/bin/pip" install -q --no-deps -e "$2/src/$name"
+      else
+        "$2/bin/pip" install -q --no-deps -r "$3"
+      fi
+      if [ -n "$8" ]; then
+        d=$(mktemp -d)
+        "$2/bin/pip" download -q --no-deps --only-binary :all: --python-version 3.11 "$8" -d "$d"
+        mkdir -p "$2/share/dcor-stack"
+        "$2/bin/python" -c "import glob, sys, zipfile; open(sys.argv[2], \"wb\").write(zipfile.ZipFile(glob.glob(sys.argv[1] + \"/*.whl\")[0]).read(\"ckan/config/solr/schema.xml\"))" "$d" "$2/share/dcor-stack/solr-schema.xml"
+        rm -rf "$d"
+      fi
       "$2/bin/pip" check
       cd / && "$2/bin/python" -c "$4"
-    ' _ "$dir.tmp" "$mnt" "$lock" "$smoke" "$PY" >"$dir.tmp.log" 2>&1 ||
+    ' _ "$dir.tmp" "$mnt" "$lock" "$smoke" "$py" "$pip" "$editable" "$schema" >"$dir.tmp.log" 2>&1 ||
     { tail -30 "$dir.tmp.log" >&2; die "building $(basename "$dir") failed (log: $dir.tmp.log)"; }
   touch "$dir.tmp/.ok"
   mv "$dir.tmp" "$dir"
@@ -119,9 +172,11 @@ build_solr() {
 
 # Keep the two newest builds of each kind.
 prune_cache() {
-  local kind
-  for kind in ckan211 client solr; do
-    ls -dt "$CACHE/$kind"-* 2>/dev/null | grep -v '\.\(tmp\|log\)' | tail -n +3 | while read -r old; do
+  local kind old olds
+  for kind in ckan211 ckan29 client solr; do
+    # (a kind may have no build yet: the other lane's venv on a new machine)
+    olds=$(ls -dt "$CACHE/$kind"-* 2>/dev/null | grep -v '\.\(tmp\|log\)' | tail -n +3) || true
+    for old in $olds; do
       log "removing old cache $old"; rm -rf "$old" "$old.log"
     done
   done
@@ -132,12 +187,14 @@ caches() {
   local avail
   avail=$(df -Pk "$CACHE" | awk 'NR==2{print $4}')
   [ "$avail" -gt 3000000 ] || die "less than 3 GB free under $CACHE: free some space"
-  CKAN_CACHE=$CACHE/$(key ckan211 "$SRC/ckan-2.11.lock" "$SRC/constraints.txt")
+  [ -x "$LANE_PY" ] || die "the $LANE lane needs $LANE_PY (pyenv's Python), which is missing: pyenv install downloads from python.org, which this machine cannot reach"
+  CKAN_CACHE=$CACHE/$(KEY_PY=$LANE_PY KEY_EXTRA="${LANE_EDITABLE:+$LANE_PIP $LANE_EDITABLE $LANE_SCHEMA}" key "$LANE_KIND" "$LANE_LOCK" "$LANE_CONSTRAINTS")
   CLIENT_CACHE=$CACHE/$(key client "$SRC/client.lock" "$SRC/constraints.txt")
   SOLR_CACHE=$CACHE/$(key solr "$SRC/solr/pom.xml" "$SRC/solr/CkanSolr.java")
   build_solr "$SOLR_CACHE"
-  build_venv "$CKAN_CACHE" "$SRC/ckan-2.11.lock" "$VENV" \
-    'import ckan, ckanext.dcor_theme, ckanext.dcor_schemas, ckanext.dcor_depot, ckanext.dc_serve, ckanext.dc_view, ckanext.dc_log_view, psycopg2, dclab; import subprocess, sys, os; b = os.path.dirname(sys.executable); import tempfile; d = tempfile.mkdtemp(); subprocess.run([b + "/ckan", "generate", "config", d + "/ckan.ini"], check=True, stdout=subprocess.DEVNULL); subprocess.run([b + "/uwsgi", "--version"], check=True)'
+  build_venv "$CKAN_CACHE" "$LANE_LOCK" "$VENV" \
+    'import ckan, ckanext.dcor_theme, ckanext.dcor_schemas, ckanext.dcor_depot, ckanext.dc_serve, ckanext.dc_view, ckanext.dc_log_view, psycopg2, dclab; import subprocess, sys, os; b = os.path.dirname(sys.executable); import tempfile; d = tempfile.mkdtemp(); subprocess.run([b + "/ckan", "generate", "config", d + "/ckan.ini"], check=True, stdout=subprocess.DEVNULL); subprocess.run([b + "/uwsgi", "--version"], check=True)' \
+    "$LANE_PY" "$LANE_PIP" "$LANE_CONSTRAINTS" "$LANE_EDITABLE" "$LANE_SCHEMA"
   build_venv "$CLIENT_CACHE" "$SRC/client.lock" "$CLIENT" \
     'import dclab.rtdc_dataset.fmt_dcor.access_token, dcoraid.api'
   prune_cache
@@ -188,6 +245,21 @@ start_namespace() {
     mount --bind "$3" /usr/lib/dcor-stack/client
     mount -o remount,bind,ro /usr/lib/dcor-stack/client
   ' _ "$STATE" "$CKAN_CACHE" "$CLIENT_CACHE" "$VENV" "${PRIVATE_DIRS[@]}"
+  # A pyenv Python lives under /root (0700) and its binaries carry the
+  # RUNPATH $PYENV_PREFIX/lib, so www-data (uWSGI, the workers) must reach
+  # that very path: inside the namespace only, /root is an empty tmpfs (0755)
+  # with the pyenv prefix bind-mounted back, read-only, at its own path.
+  # The machine's /root is untouched; root's home in the stack is that tmpfs.
+  if [ -n "$PYENV_PREFIX" ]; then
+    mkdir -p "$STATE/pyenv"
+    ns bash -euo pipefail -c '
+      mount --bind "$2" "$1/pyenv"
+      mount -t tmpfs -o mode=0755,size=64m dcor-stack-root /root
+      mkdir -p "$2"
+      mount --move "$1/pyenv" "$2"
+      mount -o remount,bind,ro "$2"
+    ' _ "$STATE" "$PYENV_PREFIX"
+  fi
 }
 
 # ---------------------------------------------------------- services ----
@@ -239,7 +311,12 @@ start_solr() {
   mkdir -p "$home/ckan/conf"
   echo '<solr/>' >"$home/solr.xml"
   echo 'name=ckan' >"$home/ckan/core.properties"
-  ns cp "$site/config/solr/schema.xml" "$home/ckan/conf/schema.xml"
+  if [ -n "$LANE_SCHEMA" ]; then
+    ns sed -E 's/<schema name="ckan-[0-9.]+"/<schema name="ckan-2.10"/' \
+      "$VENV/share/dcor-stack/solr-schema.xml" >"$home/ckan/conf/schema.xml"
+  else
+    ns cp "$site/config/solr/schema.xml" "$home/ckan/conf/schema.xml"
+  fi
   cp "$SRC/solr/solrconfig.xml" "$home/ckan/conf/"
   echo '# empty' >"$home/ckan/conf/synonyms.txt"
   echo '# empty' >"$home/ckan/conf/protwords.txt"
@@ -281,13 +358,19 @@ database:
 ckan:
   solr_url: http://127.0.0.1:8983/solr/ckan
   ckan.redis.url: redis://127.0.0.1:6379/0
+EOF
   # CKAN 2.11.5 with email_to set (DCOR sets it) installs a log filter that
   # reads the request, and then logs the csrf_protection.ignore_extensions
   # warning outside any request at start-up: RuntimeError, nothing starts.
-  ckan.csrf_protection.ignore_extensions: "false"
-EOF
+  # (CKAN 2.9 has no CSRF protection, nor this option.)
+  [ "$LANE" = 2.9 ] || echo '  ckan.csrf_protection.ignore_extensions: "false"' >>"$STATE/root/etc/dcor/dcor.yaml"
   chmod 600 "$STATE/root/etc/dcor/dcor.yaml"
   cp "$SRC/wsgi.py" "$STATE/root/etc/ckan/default/wsgi.py"
+  # CKAN 2.9 reads repoze.who's who.ini beside ckan.ini (who.config_file =
+  # %(here)s/who.ini); its install guide links the one of the source tree.
+  local site
+  site=$(ns "$VENV/bin/python" -c 'import ckan, os; print(os.path.dirname(ckan.__file__))')
+  if ns test -f "$site/config/who.ini"; then ns ln -sfn "$site/config/who.ini" /etc/ckan/default/who.ini; fi
   ns "$VENV/bin/ckan" -c "$ini" db init >"$STATE/log/ckan-db-init.log" 2>&1 ||
     die "ckan db init failed (log: $STATE/log/ckan-db-init.log)"
   # dcor writes the rest: ckan.ini options, uWSGI, supervisor, nginx, theme, permissions
@@ -334,7 +417,8 @@ DCOR_STACK_PG=postgresql://postgres:$PG_SUPER_PW@127.0.0.1:5432/ckan_default
 DCOR_STACK_SOLR=http://127.0.0.1:8983/solr/ckan
 DCOR_STACK_RUN="nsenter --target $pid --mount --net --"
 DCOR_STACK_STATE=$STATE
-DCOR_STACK_CKAN_VERSION=2.11.5
+DCOR_STACK_CKAN_VERSION=$CKAN_VERSION
+DCOR_STACK_LANE=$LANE
 DCOR_STACK_ADMIN=admin
 DCOR_STACK_ADMIN_PASSWORD=$ADMIN_PW
 EOF
@@ -399,15 +483,15 @@ down() {
 }
 
 # One stack.sh at a time: builds share the cache, and up/down the state.
-if [ "${1:-}" != status ]; then
+if [ "$CMD" != status ]; then
   mkdir -p "$CACHE"
   exec 9>"$CACHE/.lock"
   flock -w 1800 9 || die "another stack/stack.sh still runs after 30 min ($CACHE/.lock)"
 fi
-case ${1:-} in
+case $CMD in
   up) up ;;
   down) down; log "stack stopped" ;;
   caches) [ "$(id -u)" = 0 ] || die "needs root"; deps; caches ;;
   status) ns_alive && { echo "up: $STATE/env"; exit 0; } || { echo "down"; exit 1; } ;;
-  *) echo "usage: stack/stack.sh up|down|caches|status" >&2; exit 2 ;;
+  *) echo "usage: stack/stack.sh up|down|caches|status [--lane 2.11|2.9]" >&2; exit 2 ;;
 esac

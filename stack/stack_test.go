@@ -201,8 +201,8 @@ func TestInspectOnTheStack(t *testing.T) {
 	if code2 != 200 {
 		t.Fatalf("status_show through nginx: HTTP %d %v", code2, doc)
 	}
-	if v := result(doc)["ckan_version"]; v != "2.11.5" {
-		t.Errorf("status_show ckan_version = %v, want 2.11.5", v)
+	if v := result(doc)["ckan_version"]; v != e.CKANVersion {
+		t.Errorf("status_show ckan_version = %v, want %s", v, e.CKANVersion)
 	}
 	exts := fmt.Sprint(result(doc)["extensions"])
 	for _, p := range []string{"dcor_depot", "dcor_schemas", "dc_serve", "dc_view", "dc_log_view", "dcor_theme"} {
@@ -210,9 +210,13 @@ func TestInspectOnTheStack(t *testing.T) {
 			t.Errorf("CKAN runs without %s: %s", p, exts)
 		}
 	}
-	// ckan.ini as dcor leaves it passes CKAN's own validation
-	if out, code := run(t, e, 2*time.Minute, e.Venv+"/bin/ckan", "-c", "/etc/ckan/default/ckan.ini", "config", "validate"); code != 0 {
-		t.Errorf("ckan config validate: exit %d\n%s", code, out)
+	// ckan.ini as dcor leaves it passes CKAN's own validation (2.10+;
+	// CKAN 2.9 has no config validate: there, the running web app and
+	// workers above are the check)
+	if e.Lane != "2.9" {
+		if out, code := run(t, e, 2*time.Minute, e.Venv+"/bin/ckan", "-c", "/etc/ckan/default/ckan.ini", "config", "validate"); code != 0 {
+			t.Errorf("ckan config validate: exit %d\n%s", code, out)
+		}
 	}
 	if out, code := run(t, e, 5*time.Minute, bin, "inspect", "--check"); code != 0 {
 		t.Errorf("second dcor inspect --check: exit %d\n%s", code, out)
