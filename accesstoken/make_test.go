@@ -90,7 +90,7 @@ func newTestHost(t *testing.T) *testHost {
 	c := pgtest.Start(t)
 	h := &testHost{cluster: c, dir: t.TempDir()}
 	h.dbURL = c.CreateDatabase(t, "ckan_default", "ckan_default", "ckan-db-pass")
-	c.Exec(t, h.dbURL, pgtest.CKANSchema)
+	c.Exec(t, h.dbURL, pgtest.CKANSchemaFor(t))
 	c.Exec(t, h.dbURL, `INSERT INTO "user" (id, name, email, state) VALUES
 		('id-alice', 'alice', 'alice@example.org', 'active'),
 		('id-bob', 'bob', 'bob@example.org', 'deleted'),

@@ -18,7 +18,7 @@ func ckanDB(t *testing.T) (*pgtest.Cluster, string) {
 	t.Helper()
 	c := pgtest.Start(t)
 	url := c.CreateDatabase(t, "ckan_default", "ckan_default", "s3cr/et:pa@ss#word")
-	c.Exec(t, url, pgtest.CKANSchema)
+	c.Exec(t, url, pgtest.CKANSchemaFor(t))
 	c.Exec(t, url, `INSERT INTO "user" (id, name, email, state, sysadmin) VALUES
 		('u-alice', 'alice', 'alice@example.org', 'active', false),
 		('u-bob', 'bob', NULL, 'deleted', false),

@@ -20,7 +20,7 @@ import (
 func guardSite(t *testing.T, c *pgtest.Cluster, name string) (root, url string) {
 	t.Helper()
 	url = c.CreateDatabase(t, name, "ckan_default", "pw")
-	c.Exec(t, url, pgtest.CKANSchema)
+	c.Exec(t, url, pgtest.CKANSchemaFor(t))
 	root = t.TempDir()
 	if err := rt.Build(root, url, testtool.SharedTestdata(t, "calibration_beads_47.rtdc")); err != nil {
 		t.Fatal(err)
@@ -118,7 +118,7 @@ func TestOrphanGuard(t *testing.T) {
 	t.Run("empty database", func(t *testing.T) {
 		root, _ := guardSite(t, c, "site_empty")
 		empty := c.CreateDatabase(t, "ckan_test", "ckan_default", "pw")
-		c.Exec(t, empty, pgtest.CKANSchema)
+		c.Exec(t, empty, pgtest.CKANSchemaFor(t))
 		pointAt(t, root, empty)
 		refused(t, runOrphans(t, root, 0), root, "the database has no live resource",
 			"nothing was removed, and --max-delete N does not lift this guard")
@@ -129,7 +129,7 @@ func TestOrphanGuard(t *testing.T) {
 	t.Run("another site's database", func(t *testing.T) {
 		root, _ := guardSite(t, c, "site_a")
 		other := c.CreateDatabase(t, "site_b", "ckan_default", "pw")
-		c.Exec(t, other, pgtest.CKANSchema)
+		c.Exec(t, other, pgtest.CKANSchemaFor(t))
 		// Site b has 30 live resources; 10 of them share ids with
 		// resources of this tree (as after a copy of the database).
 		c.Exec(t, other, `INSERT INTO package (id, name, state) VALUES ('b0000000-0000-4000-8000-000000000001', 'b', 'active')`)
@@ -156,7 +156,7 @@ func TestOrphanGuard(t *testing.T) {
 		root, url := guardSite(t, c, "site_links")
 		for i := range 200 {
 			c.Exec(t, url, `INSERT INTO resource (id, package_id, url, state)
-				VALUES ($1, NULL, 'https://example.org/data.csv', 'active')`, fmt.Sprintf("c0000000-0000-4000-8000-%012d", i))
+				VALUES ($1, $2, 'https://example.org/data.csv', 'active')`, fmt.Sprintf("c0000000-0000-4000-8000-%012d", i), rt.PkgActive)
 		}
 		rep := runOrphans(t, root, 0)
 		if rep.Failed() {

@@ -24,7 +24,7 @@ func resourceHost(t *testing.T) (*Env, string) {
 	t.Helper()
 	c := pgtest.Start(t)
 	url := c.CreateDatabase(t, "ckan_default", "ckan_default", "pw%with:odd@chars")
-	c.Exec(t, url, pgtest.CKANSchema)
+	c.Exec(t, url, pgtest.CKANSchemaFor(t))
 	beads := testtool.SharedTestdata(t, "calibration_beads_47.rtdc")
 	root := t.TempDir()
 	if err := rt.Build(root, url, beads); err != nil {

@@ -35,7 +35,7 @@ func TestAccessTokenScripts(t *testing.T) {
 	psqlDir := filepath.Dir(testtool.Need(t, "psql", c.BinDir))
 	const password = "ckan-db-pass"
 	tmpl := c.CreateDatabase(t, "ckan_template", "ckan_default", password)
-	c.Exec(t, tmpl, pgtest.CKANSchema)
+	c.Exec(t, tmpl, pgtest.CKANSchemaFor(t))
 	c.Exec(t, tmpl, `INSERT INTO "user" (id, name, email, state, sysadmin) VALUES
 		('id-alice', 'alice', 'alice@clinic.example', 'active', false),
 		('id-bob', 'bob', 'bob@clinic.example', 'deleted', false)`)

@@ -49,7 +49,10 @@ func resetHost(ts *testscript.TestScript, cluster *pgtest.Cluster, databases *at
 	conn, err = pgx.Connect(ctx, url)
 	ts.Check(err)
 	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, pgtest.CKANSchema+`
+	schema, source, err := pgtest.CKANSchemaOrFallback()
+	ts.Check(err)
+	ts.Logf("CKAN schema: %s", source)
+	_, err = conn.Exec(ctx, schema+`
 		INSERT INTO "user" (id, name, state, sysadmin, last_active) VALUES
 		  ('u0', 'default', 'active', true, NULL), ('u1', 'admin', 'active', true, now() - interval '1 year'),
 		  ('u2', 'zed', 'active', false, now() - interval '20 weeks'), ('u3', 'alice', 'active', false, now() - interval '1 day'),
