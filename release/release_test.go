@@ -164,7 +164,7 @@ func TestStaticBinaryReadsRealRTDC(t *testing.T) {
 	beads := testtool.SharedTestdata(t, "calibration_beads_47.rtdc")
 	cluster := pgtest.Start(t)
 	url := cluster.CreateDatabase(t, "ckan_release", "ckan_release", "release-pw")
-	cluster.Exec(t, url, pgtest.CKANSchema)
+	cluster.Exec(t, url, pgtest.CKANSchemaFor(t))
 	root := t.TempDir()
 	if err := resourcetest.Build(root, url, beads); err != nil {
 		t.Fatal(err)
