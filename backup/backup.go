@@ -118,13 +118,7 @@ type Result struct {
 // Summary is the one line a backup prints under cron: file, size,
 // duration and checksum.
 func (r *Result) Summary() string {
-	where := r.File
-	switch {
-	case where == "":
-		where = r.Remote
-	case r.Remote != "":
-		where += " and " + r.Remote
-	}
+	where := destinations(r.File, r.Remote)
 	s := fmt.Sprintf("encrypted database backup %s: %s in %s, sha256 %s",
 		where, bytesize.Format(r.Size), r.Duration.Round(100*time.Millisecond), r.SHA256)
 	if r.Verified != nil {
@@ -702,4 +696,16 @@ func prepareDump(o *Options, now time.Time) (*dumpSource, error) {
 		}
 	}
 	return &dumpSource{db: db, now: now, pgDump: pgDump, pgUser: pgUser}, nil
+}
+
+// destinations names where a backup went: its local file, its S3 URL, or
+// both.
+func destinations(file, remote string) string {
+	switch {
+	case file == "":
+		return remote
+	case remote != "":
+		return file + " and " + remote
+	}
+	return file
 }

@@ -78,13 +78,7 @@ type InstanceResult struct {
 
 // Summary is the one line an instance backup prints.
 func (r *InstanceResult) Summary() string {
-	where := r.File
-	switch {
-	case where == "":
-		where = r.Remote
-	case r.Remote != "":
-		where += " and " + r.Remote
-	}
+	where := destinations(r.File, r.Remote)
 	s := fmt.Sprintf("encrypted instance backup %s: %s (database %s, %d files %s) in %s, sha256 %s", where,
 		bytesize.Format(r.Size), bytesize.Format(r.DumpSize), r.Files, bytesize.Format(r.Bytes), r.Duration.Round(100*time.Millisecond), r.SHA256)
 	if len(r.Pruned) > 0 {
