@@ -183,9 +183,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer unlock()
 	local := &LocalStore{Dir: o.OutDir, wrap: o.wrapOutput}
-	stale := local.CleanStale(ctx, o.Hostname)
+	stale := local.CleanStale(ctx, o.Hostname, start)
 	if o.Remote != nil {
-		stale = append(stale, o.Remote.CleanStale(ctx, o.Hostname)...)
+		stale = append(stale, o.Remote.CleanStale(ctx, o.Hostname, start)...)
 	}
 
 	var final string

@@ -120,9 +120,9 @@ func RunInstance(ctx context.Context, o InstanceOptions) (*InstanceResult, error
 	}
 	defer unlock()
 	local := &LocalStore{Dir: o.OutDir}
-	stale := local.CleanStale(ctx, d.Hostname)
+	stale := local.CleanStale(ctx, d.Hostname, start)
 	if o.Remote != nil {
-		stale = append(stale, o.Remote.CleanStale(ctx, d.Hostname)...)
+		stale = append(stale, o.Remote.CleanStale(ctx, d.Hostname, start)...)
 	}
 	name := instanceFileName(d.Hostname, now, o.Recipients)
 

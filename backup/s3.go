@@ -424,26 +424,77 @@ func (s *S3Store) Remove(ctx context.Context, key string) error {
 }
 
 // CleanStale aborts the unfinished multipart uploads of hostname's
-// backup keys (a killed run's). It runs under the backup lock: no other backup of this
-// host is uploading.
-func (s *S3Store) CleanStale(ctx context.Context, hostname string) []string {
+// backup keys (a killed run's), and removes hostname's objects that dcor
+// wrote (x-amz-meta-dcor-backup and dcor's name) but never verified (no
+// dcor-sha256 metadata: a run killed while reading the object back) and
+// KEY.sha256 objects without their object; only objects last modified
+// before before (the running backup's start) count. It runs under the
+// backup lock: no other backup of this host is uploading.
+func (s *S3Store) CleanStale(ctx context.Context, hostname string, before time.Time) []string {
 	var removed []string
 	for u := range s.client.ListIncompleteUploads(ctx, s.cfg.Bucket, s.prefix(), true) {
 		if u.Err != nil {
 			break
 		}
-		rel := strings.TrimPrefix(u.Key, s.prefix())
-		dir, name := path.Split(rel)
-		name = strings.TrimSuffix(name, ".sha256")
-		if !s3Month.MatchString(dir) {
-			continue
-		}
-		if _, _, ok := parseName(name, hostname, time.Local); !ok {
+		if !s.hostKey(u.Key, hostname) {
 			continue
 		}
 		if err := s.client.RemoveIncompleteUpload(ctx, s.cfg.Bucket, u.Key); err == nil {
 			removed = append(removed, "unfinished upload of "+s.URL(u.Key))
 		}
 	}
+	exists := map[string]bool{}
+	var backups, sums []minio.ObjectInfo
+	for o := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: s.prefix(), Recursive: true}) {
+		if o.Err != nil {
+			return removed
+		}
+		exists[o.Key] = true
+		if !s.hostKey(o.Key, hostname) || !o.LastModified.Before(before) {
+			continue
+		}
+		if strings.HasSuffix(o.Key, ".sha256") {
+			sums = append(sums, o)
+		} else {
+			backups = append(backups, o)
+		}
+	}
+	for _, o := range backups {
+		st, err := s.client.StatObject(ctx, s.cfg.Bucket, o.Key, minio.StatObjectOptions{})
+		if err != nil || st.UserMetadata[metaBackup] == "" || st.UserMetadata[metaSHA256] != "" {
+			continue
+		}
+		if s.Remove(ctx, o.Key) == nil {
+			exists[o.Key] = false
+			removed = append(removed, "unverified object "+s.URL(o.Key))
+		}
+	}
+	for _, o := range sums {
+		if exists[strings.TrimSuffix(o.Key, ".sha256")] {
+			continue
+		}
+		st, err := s.client.StatObject(ctx, s.cfg.Bucket, o.Key, minio.StatObjectOptions{})
+		if err != nil || st.UserMetadata[metaBackup] == "" {
+			continue
+		}
+		if s.client.RemoveObject(ctx, s.cfg.Bucket, o.Key, minio.RemoveObjectOptions{}) == nil {
+			removed = append(removed, "checksum without its object "+s.URL(o.Key))
+		}
+	}
 	return removed
+}
+
+// hostKey says whether key is PREFIX/YYYY/MM/NAME[.sha256] with one of
+// dcor's backup names for hostname.
+func (s *S3Store) hostKey(key, hostname string) bool {
+	rel, ok := strings.CutPrefix(key, s.prefix())
+	if !ok {
+		return false
+	}
+	dir, name := path.Split(rel)
+	if !s3Month.MatchString(dir) {
+		return false
+	}
+	_, _, ok = parseName(strings.TrimSuffix(name, ".sha256"), hostname, time.Local)
+	return ok
 }

@@ -197,6 +197,89 @@ func TestS3(t *testing.T) {
 		emptyBucket(t, srv)
 	})
 
+	t.Run("killed during the read-back: the next run removes the unverified object", func(t *testing.T) {
+		emptyBucket(t, srv)
+		st := s3Store(t, srv)
+		cl := srv.Client(t)
+		put := func(k string, meta map[string]string) {
+			t.Helper()
+			if _, err := cl.PutObject(ctx, testBucket, k, strings.NewReader("x"), 1, minio.PutObjectOptions{UserMetadata: meta}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		name := func(host string, tm time.Time) string {
+			return tm.Format("2006/01/") + "ckan_db_" + host + "_" + tm.Format(timeLayout) + ".dump_" + key.keyID + ".gpg"
+		}
+		marker := map[string]string{metaBackup: "1"}
+		// What a SIGKILL between the multipart upload's completion and
+		// the checksum leaves: dcor's object without dcor-sha256.
+		killed := name("h", testNow.Add(-time.Hour))
+		put(killed, marker)
+		// A kill between a removal of the object and its .sha256.
+		lone := name("h", testNow.Add(-2*time.Hour)) + ".sha256"
+		put(lone, marker)
+		verified := name("h", testNow.Add(-3*time.Hour))
+		put(verified, map[string]string{metaBackup: "1", metaSHA256: strings.Repeat("0", 64)})
+		put(verified+".sha256", marker)
+		foreign := []string{
+			name("h", testNow.Add(-4*time.Hour)),                      // dcor's name, not dcor's metadata
+			name("other-host", testNow.Add(-time.Hour)),               // another host's unverified object
+			name("other-host", testNow.Add(-2*time.Hour)) + ".sha256", // another host's lone .sha256
+			name("h", testNow.Add(-5*time.Hour)) + ".sha256",          // lone, not written by dcor
+			"2024/03/other-tool.tar.gz",
+		}
+		put(foreign[0], nil)
+		put(foreign[1], marker)
+		put(foreign[2], marker)
+		put(foreign[3], nil)
+		put(foreign[4], marker)
+
+		objs, err := st.List(ctx, "h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		shown := false
+		for _, o := range objs {
+			if o.Key == killed {
+				shown = true
+				if o.Verified || o.SHA256 != "" {
+					t.Errorf("backups list shows the unverified %s as verified: %+v", killed, o)
+				}
+			}
+		}
+		if !shown {
+			t.Errorf("backups list does not show %s: %+v", killed, objs)
+		}
+
+		// Objects newer than the running backup's start are not stale
+		// (the one being written now).
+		if got := st.CleanStale(ctx, "h", time.Now().Add(-time.Hour)); len(got) > 0 {
+			t.Errorf("CleanStale removed objects newer than the backup's start: %q", got)
+		}
+
+		time.Sleep(1100 * time.Millisecond) // LastModified has whole seconds
+		res, err := Run(ctx, Options{DatabaseURL: url, Recipients: recipients(t, key), OutDir: t.TempDir(), Hostname: "h",
+			Now: testNow, Remote: st, NoLocal: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{killed, lone} {
+			if _, err := cl.StatObject(ctx, testBucket, k, minio.StatObjectOptions{}); err == nil {
+				t.Errorf("the next run left the stale %s", k)
+			}
+			if !strings.Contains(fmt.Sprint(res.Stale), st.URL(k)) {
+				t.Errorf("the next run did not report removing %s: %q", k, res.Stale)
+			}
+		}
+		for _, k := range append([]string{verified, verified + ".sha256", res.Remote[len("s3://"+testBucket+"/"):],
+			res.Remote[len("s3://"+testBucket+"/"):] + ".sha256"}, foreign...) {
+			if _, err := cl.StatObject(ctx, testBucket, k, minio.StatObjectOptions{}); err != nil {
+				t.Errorf("the clean-up touched %s: %v", k, err)
+			}
+		}
+		emptyBucket(t, srv)
+	})
+
 	t.Run("pg_dump fails: the multipart upload is aborted", func(t *testing.T) {
 		st := s3Store(t, srv)
 		bad := standIn(t, "printf PGDMP; head -c 20000000 /dev/urandom; echo 'pg_dump: error: simulated' >&2; exit 1")

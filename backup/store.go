@@ -36,9 +36,10 @@ type Store interface {
 	// Remove removes the backup under key and its checksum.
 	Remove(ctx context.Context, key string) error
 	// CleanStale removes what killed backups of hostname left (partial
-	// files, unfinished multipart uploads) and returns what it removed.
-	// It runs under the backup lock.
-	CleanStale(ctx context.Context, hostname string) []string
+	// files, unfinished multipart uploads, objects without their
+	// checksum) from before the time before (the running backup's start)
+	// and returns what it removed. It runs under the backup lock.
+	CleanStale(ctx context.Context, hostname string, before time.Time) []string
 }
 
 // Upload is a backup being written into a Store.
@@ -367,6 +368,6 @@ func (l *LocalStore) Remove(ctx context.Context, key string) error {
 }
 
 // CleanStale removes partial files of killed backups (removeStale).
-func (l *LocalStore) CleanStale(ctx context.Context, hostname string) []string {
+func (l *LocalStore) CleanStale(ctx context.Context, hostname string, before time.Time) []string {
 	return removeStale(l.Dir, hostname)
 }
