@@ -23,6 +23,11 @@ type InstanceRestoreOptions struct {
 	// To is the directory the archive is unpacked into; it must not exist
 	// or be empty. Member names are kept (data/…, backups/database/….pgc).
 	To string
+	// Overwrite unpacks into a To that is not empty (the live tree, after
+	// a fresh backup): members replace the files, links and FIFOs under
+	// their names; a directory in the way of a non-directory member is
+	// refused, never removed.
+	Overwrite bool
 	// Progress, when set, is called with the archive bytes read so far.
 	Progress func(n int64)
 }
@@ -58,7 +63,7 @@ func RestoreInstance(ctx context.Context, o InstanceRestoreOptions) (*InstanceRe
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", o.To, unwrapPath(err))
 		}
-		if len(entries) > 0 {
+		if len(entries) > 0 && !o.Overwrite {
 			return nil, fmt.Errorf("%s is not empty: unpack into a new or empty directory", o.To)
 		}
 	}
@@ -94,6 +99,11 @@ func RestoreInstance(ctx context.Context, o InstanceRestoreOptions) (*InstanceRe
 		}
 		if err := noLinkParents(root, p); err != nil {
 			return res, err
+		}
+		if o.Overwrite && hdr.Typeflag != tar.TypeDir {
+			if err := clearMember(p); err != nil {
+				return res, err
+			}
 		}
 		mode := hdr.FileInfo().Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
 		switch hdr.Typeflag {
@@ -162,6 +172,22 @@ func RestoreInstance(ctx context.Context, o InstanceRestoreOptions) (*InstanceRe
 		setMeta(d.path, d.hdr, d.hdr.FileInfo().Mode()&(os.ModePerm|os.ModeSetgid|os.ModeSticky), isRoot, false)
 	}
 	return res, nil
+}
+
+// clearMember removes the file, link or FIFO at p that a member
+// replaces; a directory there is refused.
+func clearMember(p string) error {
+	st, err := os.Lstat(p)
+	if err != nil {
+		return nil
+	}
+	if st.IsDir() {
+		return fmt.Errorf("%s is a directory, but the archive has another kind of entry there: move it away and restore again", p)
+	}
+	if err := os.Remove(p); err != nil {
+		return fmt.Errorf("replace %s: %w", p, unwrapPath(err))
+	}
+	return nil
 }
 
 // memberPath is the path of member name under root; names that leave

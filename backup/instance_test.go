@@ -216,6 +216,34 @@ func TestInstanceBackup(t *testing.T) {
 	_, err = RestoreInstance(ctx, InstanceRestoreOptions{File: res.File, Key: secretKey(t, key), To: into})
 	wantErr(t, err, "is not empty")
 
+	// Overwrite (restore over the live tree, --force): every entry of the
+	// archive replaces the changed file, link or FIFO under its name.
+	restored := filepath.Join(into, "data", "ckan-h")
+	var changed []string
+	filepath.WalkDir(restored, func(p string, de fs.DirEntry, err error) error {
+		if err == nil && !de.IsDir() {
+			changed = append(changed, p)
+		}
+		return nil
+	})
+	for _, p := range changed {
+		os.Chmod(filepath.Dir(p), 0o755)
+		os.Remove(p)
+		os.WriteFile(p, []byte("changed after the backup"), 0o600)
+	}
+	if len(changed) == 0 {
+		t.Fatal("no files restored to change")
+	}
+	if _, err := RestoreInstance(ctx, InstanceRestoreOptions{File: res.File, Key: secretKey(t, key), To: into, Overwrite: true}); err != nil {
+		t.Fatal(err)
+	}
+	gotTree = treeState(t, restored)
+	for k, v := range wantTree {
+		if gotTree[k] != v {
+			t.Errorf("after Overwrite %s is %q, want %q", k, gotTree[k], v)
+		}
+	}
+
 	t.Run("interrupted mid-upload: nothing under a final name", func(t *testing.T) {
 		emptyBucket(t, srv)
 		bigTree := filepath.Join(t.TempDir(), "big")

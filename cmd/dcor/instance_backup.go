@@ -194,6 +194,10 @@ func (a *app) runInstanceBackup(ctx context.Context, o instanceBackupOptions) er
 // restore-instance-backup`.
 type restoreInstanceOptions struct {
 	file, secretKey, passphraseFile, to string
+	// force allows DIR to overlap the live storage tree, after a fresh
+	// instance backup with the flags in backup.
+	force  bool
+	backup instanceBackupOptions
 }
 
 func (a *app) restoreInstanceCommand() *cobra.Command {
@@ -207,7 +211,12 @@ unpacks it into DIR, which must not exist or be empty: the storage tree under
 DIR/data/… (symlinks as links, modes, times, and owners when run as root) and
 the database dump as DIR/backups/database/….pgc (restore it with pg_restore,
 or move the tree into place, with CKAN stopped). It never writes over the
-live storage tree: DIR may not be ckan.storage_path or lie inside it.`,
+live storage tree (DIR may not be ckan.storage_path, lie inside it or
+contain it) unless --force: then it first takes a fresh encrypted instance
+backup as encrypted-instance-backup does (give its recipients with --key-id
+or --key-file; --skip-s3, --out-dir), and only when that succeeded unpacks
+over the tree, replacing the files and links of the archive under their
+names (--to / puts data/… back where it was).`,
 		Example: `  dcor restore-instance-backup s3://circle-000000000-backup/2025/07/backup_instance_dcor_2025-07-02_05-10-00_8FD98B2183B2C228_dcor.tar.gpg \
     --secret-key /root/backup-secret.asc --to /srv/restore-2025-07-02`,
 		Args: cobra.ExactArgs(1),
@@ -220,6 +229,12 @@ live storage tree: DIR may not be ckan.storage_path or lie inside it.`,
 	f.StringVar(&o.secretKey, "secret-key", "", "secret key `FILE` of one of the recipients")
 	f.StringVar(&o.passphraseFile, "passphrase-file", "", "passphrase of the secret key, first line of `FILE`")
 	f.StringVar(&o.to, "to", "", "unpack into host `DIR` (new or empty)")
+	f.BoolVar(&o.force, "force", false, "allow --to to overlap the live storage tree (a fresh instance backup is taken first)")
+	o.backup.b.register(cmd)
+	f.Lookup("out-dir").DefValue = instanceBackupDir
+	f.Lookup("out-dir").Usage = "with --force: host `DIR` of the fresh instance backup"
+	o.backup.b.outDir = instanceBackupDir
+	f.BoolVar(&o.backup.skipS3, "skip-s3", false, "with --force: do not upload the fresh backup to S3")
 	return cmd
 }
 
@@ -231,20 +246,27 @@ func (a *app) runRestoreInstance(ctx context.Context, o restoreInstanceOptions) 
 	if !filepath.IsAbs(o.to) {
 		return usageErrorf("--to %s: give an absolute host path", o.to)
 	}
+	overlap := false
 	if f, err := ckanini.Load(a.host().Path(a.ckanIniPath())); err == nil {
 		if sp, _ := f.Get("ckan.storage_path"); strings.TrimSpace(sp) != "" {
 			live := filepath.Clean(strings.TrimSpace(sp))
 			to := filepath.Clean(o.to)
-			if to == live || strings.HasPrefix(to, live+"/") || strings.HasPrefix(live, to+"/") {
-				return &exitError{code: 1, msg: fmt.Sprintf("--to %s overlaps the live storage tree %s (ckan.storage_path): unpack into another directory", o.to, live)}
+			if within(to, live) || within(live, to) {
+				if !o.force {
+					return &exitError{code: 1, msg: fmt.Sprintf("--to %s overlaps the live storage tree %s (ckan.storage_path): unpack into another directory, or pass --force (a fresh backup is taken first)", o.to, live)}
+				}
+				overlap = true
 			}
 		}
+	}
+	if overlap && len(o.backup.b.keys.keyIDs) == 0 && len(o.backup.b.keys.keyFiles) == 0 {
+		return usageErrorf("--force restores over the live storage tree after a fresh encrypted instance backup: give its recipients with --key-id ID or --key-file FILE")
 	}
 	key, err := loadSecretKey(o.secretKey, o.passphraseFile)
 	if err != nil {
 		return &exitError{code: 1, msg: err.Error()}
 	}
-	ro := backup.InstanceRestoreOptions{File: o.file, Key: key, To: a.host().Path(o.to)}
+	ro := backup.InstanceRestoreOptions{File: o.file, Key: key, To: a.host().Path(o.to), Overwrite: overlap}
 	if bucket, objKey, ok := parseS3URL(o.file); ok {
 		st, err := a.s3Store(ctx, s3Flags{bucket: bucket})
 		if err != nil {
@@ -253,6 +275,20 @@ func (a *app) runRestoreInstance(ctx context.Context, o restoreInstanceOptions) 
 		ro.Store, ro.File = st, objKey
 	} else if strings.HasPrefix(o.file, "s3://") {
 		return usageErrorf("%s is not an S3 URL like s3://BUCKET/YYYY/MM/NAME.gpg", o.file)
+	}
+	if overlap {
+		// The fresh backup first; its failure stops the restore. With
+		// --json only the restore's document is printed.
+		b := o.backup
+		json := a.json
+		if json {
+			b.b.quiet, a.json = true, false
+		}
+		err := a.runInstanceBackup(ctx, b)
+		a.json = json
+		if err != nil {
+			return err
+		}
 	}
 	res, err := backup.RestoreInstance(ctx, ro)
 	if err != nil {
@@ -274,4 +310,10 @@ func (a *app) runRestoreInstance(ctx context.Context, o restoreInstanceOptions) 
 		a.logf("skipped %s (device file)", s)
 	}
 	return nil
+}
+
+// within says whether the clean path p is dir or lies below it.
+func within(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }

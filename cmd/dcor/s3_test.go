@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/DCOR-dev/dcor/internal/pgtest"
 	"github.com/DCOR-dev/dcor/internal/s3test"
@@ -159,6 +160,36 @@ func TestS3BackupCommands(t *testing.T) {
 	}
 	if l, err := os.Readlink(filepath.Join(root, "srv/restored/data/ckan-h/resources/abc/link")); err != nil || l != "file" {
 		t.Errorf("restored link: %q, %v", l, err)
+	}
+	// --force over the live tree: a fresh backup first (of the changed
+	// tree), then the archive's files replace the live ones.
+	os.WriteFile(filepath.Join(tree, "resources/abc/file"), []byte("changed"), 0o640)
+	time.Sleep(1100 * time.Millisecond) // backup names have whole seconds
+	code, _, errOut = dcor("restore-instance-backup", im[1], "--secret-key", sec, "--to", "/", "--force")
+	if code != 2 || !strings.Contains(errOut, "give its recipients") {
+		t.Errorf("--force without recipients: exit %d, %s", code, errOut)
+	}
+	code, _, errOut = dcor("restore-instance-backup", im[1], "--secret-key", sec, "--to", "/")
+	if code != 1 || !strings.Contains(errOut, "overlaps the live storage tree") {
+		t.Errorf("restore to / without --force: exit %d, %s", code, errOut)
+	}
+	code, out, errOut = dcor("restore-instance-backup", im[1], "--secret-key", sec, "--to", "/", "--force", "--key-file", pub, "--skip-s3")
+	if code != 0 {
+		t.Fatalf("restore-instance-backup --force: exit %d\n%s%s", code, out, errOut)
+	}
+	if b, err := os.ReadFile(filepath.Join(tree, "resources/abc/file")); err != nil || string(b) != "resource data" {
+		t.Errorf("live file after --force: %q, %v", b, err)
+	}
+	fm := regexp.MustCompile(`(/backups/instance-encrypted/\S+\.tar\.gpg)`).FindStringSubmatch(out)
+	if fm == nil || strings.Index(out, fm[1]) > strings.Index(out, "unpacked ") {
+		t.Fatalf("no fresh backup before the restore in %q", out)
+	}
+	code, out, errOut = dcor("restore-instance-backup", filepath.Join(root, fm[1]), "--secret-key", sec, "--to", "/srv/fresh")
+	if code != 0 {
+		t.Fatalf("restore the fresh backup: exit %d\n%s%s", code, out, errOut)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "srv/fresh/data/ckan-h/resources/abc/file")); err != nil || string(b) != "changed" {
+		t.Errorf("the fresh backup holds %q, %v; want the tree before the restore", b, err)
 	}
 	code, out, _ = dcor("backups", "list", "--s3")
 	if code != 0 || !strings.Contains(out, " instance ") || !strings.Contains(out, " database ") {
