@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/DCOR-dev/dcor/internal/bytesize"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -265,18 +266,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	// The pipeline: pg_dump | encrypt | (local file, S3 upload, sha256);
 	// plain file beside.
-	hash := sha256.New()
-	sinks := []io.Writer{hash}
-	for _, u := range uploads {
-		sinks = append(sinks, u)
-	}
-	counted := &countWriter{w: io.MultiWriter(sinks...)}
-	entities := make([]*openpgp.Entity, len(o.Recipients))
-	for i, r := range o.Recipients {
-		entities[i] = r.entity
-	}
 	hints := &openpgp.FileHints{IsBinary: true, FileName: dumpName(o.Hostname, now), ModTime: now}
-	enc, err := openpgp.Encrypt(counted, entities, nil, hints, encryptConfig())
+	enc, sum, err := encryptTo(uploads, o.Recipients, hints)
 	if err != nil {
 		return nil, fmt.Errorf("start encrypting to %s: %w", recipientList(o.Recipients), err)
 	}
@@ -304,7 +295,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, fmt.Errorf("--keep-plain: %w", err)
 		}
 	}
-	res := &Result{File: final, Size: counted.n, SHA256: hex.EncodeToString(hash.Sum(nil)),
+	res := &Result{File: final, Size: sum.n, SHA256: sum.hex(),
 		DumpSize: dumped, Recipients: o.Recipients, Stale: stale}
 	if o.NoLocal {
 		res.File = ""
@@ -486,18 +477,6 @@ func (c *dumpChecker) Write(p []byte) (int, error) {
 		}
 	}
 	return c.w.Write(p)
-}
-
-// countWriter counts the bytes written through it.
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // errWriter names the file in write errors ("write X: no space left on
@@ -708,4 +687,35 @@ func destinations(file, remote string) string {
 		return file + " and " + remote
 	}
 	return file
+}
+
+// ciphertext counts and hashes what an encrypted backup writes.
+type ciphertext struct {
+	n    int64
+	hash hash.Hash
+}
+
+func (c *ciphertext) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return c.hash.Write(p)
+}
+
+// hex is the sha256 of the ciphertext.
+func (c *ciphertext) hex() string { return hex.EncodeToString(c.hash.Sum(nil)) }
+
+// encryptTo returns the OpenPGP writer to recipients whose ciphertext goes
+// to every upload, counted and hashed in sum: the one encryption step of
+// the database and the instance backups.
+func encryptTo(uploads []Upload, recipients []*Recipient, hints *openpgp.FileHints) (io.WriteCloser, *ciphertext, error) {
+	sum := &ciphertext{hash: sha256.New()}
+	sinks := []io.Writer{sum}
+	for _, u := range uploads {
+		sinks = append(sinks, u)
+	}
+	entities := make([]*openpgp.Entity, len(recipients))
+	for i, r := range recipients {
+		entities[i] = r.entity
+	}
+	enc, err := openpgp.Encrypt(io.MultiWriter(sinks...), entities, nil, hints, encryptConfig())
+	return enc, sum, err
 }

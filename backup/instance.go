@@ -6,9 +6,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -161,18 +159,8 @@ func RunInstance(ctx context.Context, o InstanceOptions) (*InstanceResult, error
 		defer up.Abort()
 		uploads = append(uploads, up)
 	}
-	hash := sha256.New()
-	sinks := []io.Writer{hash}
-	for _, u := range uploads {
-		sinks = append(sinks, u)
-	}
-	counted := &countWriter{w: io.MultiWriter(sinks...)}
-	entities := make([]*openpgp.Entity, len(o.Recipients))
-	for i, r := range o.Recipients {
-		entities[i] = r.entity
-	}
 	tarName := strings.TrimSuffix(name, ".gpg")
-	enc, err := openpgp.Encrypt(counted, entities, nil, &openpgp.FileHints{IsBinary: true, FileName: tarName, ModTime: now}, encryptConfig())
+	enc, sum, err := encryptTo(uploads, o.Recipients, &openpgp.FileHints{IsBinary: true, FileName: tarName, ModTime: now})
 	if err != nil {
 		return nil, fmt.Errorf("start encrypting to %s: %w", recipientList(o.Recipients), err)
 	}
@@ -215,7 +203,7 @@ func RunInstance(ctx context.Context, o InstanceOptions) (*InstanceResult, error
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("instance backup interrupted (%v): removed the unfinished backup", context.Cause(ctx))
 	}
-	res.Size, res.SHA256 = counted.n, hex.EncodeToString(hash.Sum(nil))
+	res.Size, res.SHA256 = sum.n, sum.hex()
 	for _, u := range uploads {
 		if err := u.Commit(ctx, res.SHA256); err != nil {
 			if res.File != "" {
