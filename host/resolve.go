@@ -44,13 +44,13 @@ func (h Host) resolve(p string) (string, []string, error) {
 		case "", ".":
 			continue
 		case "..":
-			resolved = parentDir(resolved)
+			resolved = ParentDir(resolved)
 			if missing > 0 {
 				missing--
 			}
 			continue
 		}
-		next := joinHost(resolved, c)
+		next := JoinHost(resolved, c)
 		if missing > 0 {
 			// Below a missing directory nothing exists: keep the names.
 			resolved, missing = next, missing+1
@@ -100,14 +100,17 @@ func hasName(components []string) bool {
 	return false
 }
 
-func joinHost(dir, name string) string {
+// JoinHost joins a name to a clean host path dir by its text ("/" +
+// "etc" is "/etc").
+func JoinHost(dir, name string) string {
 	if dir == "/" {
 		return "/" + name
 	}
 	return dir + "/" + name
 }
 
-func parentDir(p string) string {
+// ParentDir is the parent of a clean host path ("/" for "/" and "/x").
+func ParentDir(p string) string {
 	i := strings.LastIndexByte(p, '/')
 	if i <= 0 {
 		return "/"

@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"github.com/DCOR-dev/dcor/host"
 	"io"
 	"io/fs"
 	"os"
@@ -69,7 +70,7 @@ func (r *Result) Clean(l Layout, quarantine string) (*Outcome, error) {
 	out := &Outcome{}
 	dirs := map[string]string{} // emptied candidate dir → its tree root
 	for _, it := range r.Remove {
-		dir, name := parentDir(it.Path), baseName(it.Path)
+		dir, name := host.ParentDir(it.Path), baseName(it.Path)
 		root := r.rootOf(dir)
 		if root == "" || name == "" {
 			out.Errors = append(out.Errors, fmt.Sprintf("%s: outside the resource tree and the users depot; left alone", it.Path))
@@ -123,7 +124,7 @@ func (r *Result) Clean(l Layout, quarantine string) (*Outcome, error) {
 	for _, d := range ordered {
 		root := dirs[d]
 		for d != root && within(d, root) {
-			parent := parentDir(d)
+			parent := host.ParentDir(d)
 			pfd, err := src.open(parent)
 			if err != nil || unix.Unlinkat(pfd, baseName(d), unix.AT_REMOVEDIR) != nil {
 				break // not empty (or gone, or a link): stop climbing
@@ -202,7 +203,7 @@ func moveAt(src *dirStack, srcDir int, q *dirStack, dir, name string, want stamp
 	}
 	switch {
 	case errors.Is(err, unix.EEXIST):
-		return fmt.Errorf("%s already exists in the quarantine; left alone", joinHost(dir, name))
+		return fmt.Errorf("%s already exists in the quarantine; left alone", host.JoinHost(dir, name))
 	case !errors.Is(err, unix.EXDEV):
 		return err
 	}

@@ -53,10 +53,10 @@ func (r *resolver) resolve(p string) (string, error) {
 		case "", ".":
 			continue
 		case "..":
-			resolved = parentDir(resolved)
+			resolved = host.ParentDir(resolved)
 			continue
 		}
-		next := joinHost(resolved, c)
+		next := host.JoinHost(resolved, c)
 		if len(rest) > 0 && r.dirs[next] {
 			resolved = next
 			continue
@@ -96,21 +96,6 @@ func (r *resolver) resolve(p string) (string, error) {
 
 func splitPath(p string) []string {
 	return strings.Split(strings.Trim(p, "/"), "/")
-}
-
-func joinHost(dir, name string) string {
-	if dir == "/" {
-		return "/" + name
-	}
-	return dir + "/" + name
-}
-
-func parentDir(p string) string {
-	i := strings.LastIndexByte(p, '/')
-	if i <= 0 {
-		return "/"
-	}
-	return p[:i]
 }
 
 // baseName is the last component of host path p.

@@ -44,7 +44,7 @@ type Layout struct {
 // computes it: Resources/id[0:3]/id[3:6]/id[6:].
 func (l Layout) ResourcePath(id string) string {
 	if len(id) < 7 {
-		return joinHost(l.Resources, id)
+		return host.JoinHost(l.Resources, id)
 	}
 	return l.Resources + "/" + id[0:3] + "/" + id[3:6] + "/" + id[6:]
 }
@@ -259,7 +259,7 @@ func (s *scan) feed(ctx context.Context, root string, kind taskKind) {
 	}
 	var probs []Problem
 	for _, e := range entries {
-		p := joinHost(root, e.Name())
+		p := host.JoinHost(root, e.Name())
 		switch {
 		case e.IsDir() && (kind != resourceLevel1 || idDir(e.Name())):
 			select {
@@ -381,7 +381,7 @@ func (w *worker) list(dir string) []fs.DirEntry {
 func (w *worker) resourceDir1(dir1 string) {
 	name1 := dir1[strings.LastIndexByte(dir1, '/')+1:]
 	for _, e2 := range w.list(dir1) {
-		p2 := joinHost(dir1, e2.Name())
+		p2 := host.JoinHost(dir1, e2.Name())
 		if !e2.IsDir() || !idDir(e2.Name()) {
 			w.problems = append(w.problems, Problem{Unexpected, p2, "not a 3-character directory of a resource id; left alone"})
 			continue

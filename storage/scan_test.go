@@ -50,7 +50,7 @@ func (tr *tree) mkdir(p string) {
 
 // file writes host path p and dates it an hour ago (before any scan).
 func (tr *tree) file(p, content string) string {
-	tr.mkdir(parentDir(p))
+	tr.mkdir(host.ParentDir(p))
 	lp := tr.host.Join(p)
 	if err := os.WriteFile(lp, []byte(content), 0o644); err != nil {
 		tr.t.Fatal(err)
@@ -63,7 +63,7 @@ func (tr *tree) file(p, content string) string {
 }
 
 func (tr *tree) link(p, target string) string {
-	tr.mkdir(parentDir(p))
+	tr.mkdir(host.ParentDir(p))
 	if err := os.Symlink(target, tr.host.Join(p)); err != nil {
 		tr.t.Fatal(err)
 	}
@@ -195,13 +195,13 @@ func TestScanFindsOrphansAndGarbage(t *testing.T) {
 		}
 	}
 	// Emptied directories go, up to the roots.
-	if tr.exists(parentDir(o)) && parentDir(o) != parentDir(a) {
-		t.Errorf("empty directory %s kept", parentDir(o))
+	if tr.exists(host.ParentDir(o)) && host.ParentDir(o) != host.ParentDir(a) {
+		t.Errorf("empty directory %s kept", host.ParentDir(o))
 	}
-	if tr.exists(parentDir(parentDir(linkP))) {
+	if tr.exists(host.ParentDir(host.ParentDir(linkP))) {
 		t.Errorf("empty directories of the orphan link kept")
 	}
-	if !tr.exists(parentDir(targetP)) {
+	if !tr.exists(host.ParentDir(targetP)) {
 		t.Errorf("the depot directory that still holds %s was removed", targetB)
 	}
 	if !tr.exists(resourcesDir) || !tr.exists(usersDepot) {
@@ -274,8 +274,8 @@ func TestScanReportsLoopsAndBrokenLinks(t *testing.T) {
 	broken := tr.link(l.ResourcePath(idB), usersDepot+"/gone/aa/bb/x_"+idB+"_y")
 	// Orphan links that loop or are broken: removed, link only.
 	loopO := tr.link(l.ResourcePath(idO), "loop1")
-	tr.link(parentDir(loopO)+"/loop1", "loop2")
-	tr.link(parentDir(loopO)+"/loop2", "loop1")
+	tr.link(host.ParentDir(loopO)+"/loop1", "loop2")
+	tr.link(host.ParentDir(loopO)+"/loop2", "loop1")
 	brokenO := tr.link(l.ResourcePath(idP), "/data/nowhere")
 
 	done := make(chan *Result)
@@ -293,7 +293,7 @@ func TestScanReportsLoopsAndBrokenLinks(t *testing.T) {
 		t.Errorf("broken: %q", got)
 	}
 	removed := paths(res.Remove)
-	for _, p := range []string{loopO, brokenO, parentDir(loopO) + "/loop1", parentDir(loopO) + "/loop2"} {
+	for _, p := range []string{loopO, brokenO, host.ParentDir(loopO) + "/loop1", host.ParentDir(loopO) + "/loop2"} {
 		if !slices.Contains(removed, p) {
 			t.Errorf("orphan link %s not removed: %q", p, removed)
 		}
@@ -390,7 +390,7 @@ func TestScanUnexpectedEntriesAreLeftAlone(t *testing.T) {
 		t.Errorf("remove %q", paths(res.Remove))
 	}
 	got := problems(res, Unexpected)
-	for _, p := range []string{stray, parentDir(lost), parentDir(deep)} {
+	for _, p := range []string{stray, host.ParentDir(lost), host.ParentDir(deep)} {
 		if !slices.Contains(got, p) {
 			t.Errorf("%s not reported: %q", p, got)
 		}

@@ -81,9 +81,9 @@ func walkTree(h host.Host, dir string, remove, keepDir bool) (Tree, error) {
 		return t, err
 	}
 	if remove && !keepDir {
-		parent, err := st.open(parentDir(resolved))
+		parent, err := st.open(host.ParentDir(resolved))
 		if err != nil {
-			return t, fmt.Errorf("open %s: %v", parentDir(resolved), err)
+			return t, fmt.Errorf("open %s: %v", host.ParentDir(resolved), err)
 		}
 		if err := unix.Unlinkat(parent, baseName(resolved), unix.AT_REMOVEDIR); err != nil && !errors.Is(err, unix.ENOENT) {
 			return t, fmt.Errorf("remove %s: %v", resolved, err)
