@@ -77,13 +77,32 @@ type S3Store struct {
 // the credentials are accepted: every failure is one line naming the
 // endpoint, the bucket and what to check.
 func NewS3Store(ctx context.Context, cfg S3Config) (*S3Store, error) {
+	s, err := dialS3(cfg, true)
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	ok, err := s.client.BucketExists(cctx, cfg.Bucket)
+	if err != nil {
+		return nil, s.explain("check the bucket", err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("S3 bucket %s does not exist at %s: create it (dcor does not create buckets) or set the bucket (%s)", cfg.Bucket, s.host, s.sources())
+	}
+	return s, nil
+}
+
+// dialS3 checks cfg (the bucket too when needBucket) and makes the
+// client; nothing is sent yet.
+func dialS3(cfg S3Config, needBucket bool) (*S3Store, error) {
 	if cfg.Endpoint == "" {
 		return nil, fmt.Errorf("no S3 endpoint: set dcor_object_store.endpoint_url in ckan.ini, backup.s3.endpoint_url in the site file or AWS_ENDPOINT_URL")
 	}
 	if cfg.AccessKey == "" || cfg.SecretKey == "" {
 		return nil, fmt.Errorf("no S3 credentials for %s: set dcor_object_store.access_key_id and secret_access_key in ckan.ini, backup.s3 in the site file or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", cfg.Endpoint)
 	}
-	if cfg.Bucket == "" {
+	if cfg.Bucket == "" && needBucket {
 		return nil, fmt.Errorf("no S3 bucket: set dcor_object_store.bucket_name in ckan.ini or backup.s3.bucket in the site file")
 	}
 	raw := cfg.Endpoint
@@ -114,17 +133,7 @@ func NewS3Store(ctx context.Context, cfg S3Config) (*S3Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("S3 endpoint %s: %v", cfg.Endpoint, err)
 	}
-	s := &S3Store{cfg: cfg, client: c, host: u.Scheme + "://" + u.Host}
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	ok, err := c.BucketExists(cctx, cfg.Bucket)
-	if err != nil {
-		return nil, s.explain("check the bucket", err)
-	}
-	if !ok {
-		return nil, fmt.Errorf("S3 bucket %s does not exist at %s: create it (dcor does not create buckets) or set the bucket (%s)", cfg.Bucket, s.host, s.sources())
-	}
-	return s, nil
+	return &S3Store{cfg: cfg, client: c, host: u.Scheme + "://" + u.Host}, nil
 }
 
 func (s *S3Store) sources() string {

@@ -28,6 +28,9 @@ type Env struct {
 	// Chown gives a directory (a path on this machine) to www-data; nil
 	// leaves owners alone.
 	Chown func(local string) error
+	// Objects, when set, is the site's object storage: files go to S3 as
+	// DCOR 1.x has them (s3.go), Storage and Chown are not used.
+	Objects *Objects
 }
 
 // Report is what an import planned and, after the apply, did.
@@ -60,6 +63,9 @@ type FileReport struct {
 	Size       int64  `json:"size"`
 	// Depot is the depot file's host path.
 	Depot string `json:"depot,omitempty"`
+	// Object is the file's object (s3://bucket/key) on a site with
+	// object storage.
+	Object string `json:"object,omitempty"`
 	// Status is "in place", "planned: …" (the steps), "imported",
 	// "link only" (skipped), "md5 changed" (reported, not replaced) or
 	// "failed".
@@ -177,6 +183,9 @@ func planArticle(ctx context.Context, env *Env, doi string, a, org *ArticleRepor
 	}
 	if pkg != nil && pkg.ID != ds.ID {
 		return fmt.Errorf("dataset %s exists with id %s, not %s as DCOR derives it from %s: not touched", ds.Name, pkg.ID, ds.ID, doi)
+	}
+	if env.Objects != nil {
+		return planArticleS3(ctx, env, ds, fa, pkg, a, org, p)
 	}
 	check := "import-figshare " + ds.Name
 	do := func(desc string, run func(ctx context.Context) error) {

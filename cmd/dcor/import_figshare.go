@@ -59,6 +59,16 @@ its path in CKAN's storage a symlink to the depot file, its two parent
 directories owned by www-data. A resource that a killed run created but did
 not link is linked by the next run.
 
+On a site whose ckan.ini sets dcor_object_store.* (DCOR 1.x keeps every
+resource on S3), as DCOR's dcor-import-figshare does: each file (downloaded
+as above, into ckanext.dcor_depot.tmp_dir when set) goes to its circle's
+bucket (bucket_name with the circle's id) under
+resource/<id[:3]>/<id[3:6]>/<id[6:]>, with its md5 and sha256, every request
+checked by the server against its md5, and tagged public=true; then the
+resource (id, name, s3_available) is appended with package_revise. An
+object that is there with figshare's size and md5 is not uploaded again;
+one that differs is reported, never replaced.
+
 A second run finds everything in place and changes nothing. A file whose md5
 on figshare changed is reported, never replaced. One failing article does
 not stop the others: its later steps are left out and the exit code is 1.
@@ -124,11 +134,14 @@ func (a *app) runImportFigshare(ctx context.Context, o importFigshareOptions) er
 	}
 	get := func(k string) string { v, _ := ini.Get(k); return strings.TrimSpace(v) }
 	env := &figshare.Env{Host: h, Storage: get("ckan.storage_path"), Depots: get("ckanext.dcor_depot.depots_path")}
-	if env.Storage == "" {
-		return fmt.Errorf("%s sets no ckan.storage_path: resources stored on the local disk need it", iniPath)
-	}
 	if env.Depots == "" {
 		env.Depots = host.DefaultDepots
+	}
+	if env.Objects, err = figshareObjects(ini, iniPath, env.Depots); err != nil {
+		return err
+	}
+	if env.Storage == "" && env.Objects == nil {
+		return fmt.Errorf("%s sets no ckan.storage_path: resources stored on the local disk need it", iniPath)
 	}
 	ckanURL := o.ckanURL
 	if ckanURL == "" {
@@ -167,6 +180,9 @@ func (a *app) runImportFigshare(ctx context.Context, o importFigshareOptions) er
 		defer revoke()
 	}
 	a.logf("ckan: %s; figshare: %s; depots: %s; storage: %s", ckanURL, o.figshareURL, env.Depots, env.Storage)
+	if env.Objects != nil {
+		a.logf("object storage: %s, buckets %s, downloads in %s/figshare", env.Objects.Store.Endpoint(), env.Objects.BucketName, env.Objects.Cache)
+	}
 
 	plan := change.New(h, time.Now())
 	rep, err := figshare.Plan(ctx, env, dois, plan)

@@ -17,7 +17,9 @@ import (
 // CKAN is a strict fake of the part of CKAN's action API the figshare
 // import calls: organization_show/create, package_show/create,
 // resource_create (multipart with an upload, stored under Storage as
-// CKAN stores it) and package_patch. Every call needs Token in the
+// CKAN stores it), package_patch and package_revise (the form DCOR 1.x's
+// depot appends resources on S3 with: match__id and
+// update__resources__extend, see revise). Every call needs Token in the
 // Authorization header; unknown or missing fields are a validation
 // error (409), as are ids that exist already.
 type CKAN struct {
@@ -236,6 +238,8 @@ func (c *CKAN) do(action string, in map[string]any, upload []byte) (any, *ckanEr
 		}
 		p["resources"] = append(p["resources"].([]any), res)
 		return res, nil
+	case "package_revise":
+		return c.revise(in)
 	case "package_patch":
 		if e := fields(in, []string{"id"}, []string{"state"}); e != nil {
 			return nil, e
