@@ -10,7 +10,7 @@ DESTDIR ?=
 # Debian packages the tests run for real (see scripts/deps.sh)
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: all build demo test deps vet fmt-check unit bench-inspect bench-backup bench-s3 bench-scan clean release install deps-release stack stack-stop test-seed
+.PHONY: all build demo test deps vet fmt-check unit bench-inspect bench-backup bench-s3 bench-scan bench-update clean release install deps-release stack stack-stop test-seed
 
 all: build
 
@@ -55,7 +55,8 @@ install: build
 # tests skip, or fail under CI=true.
 test: deps vet fmt-check
 	@stack/stack.sh up || echo "make test: the DCOR stack did not come up: its tests skip (fail with CI=true)"
-	@status=0; $(GO) test -race -count=1 -timeout 40m ./... || status=$$?; \
+	@status=0; wh=$$(stack/wheelhouse.sh) || echo "make test: the wheelhouse of dcor update's real test was not built: it skips (fails with CI=true)"; \
+	DCOR_WHEELHOUSE=$$wh $(GO) test -race -count=1 -timeout 40m ./... || status=$$?; \
 	stack/stack.sh down; \
 	stack/stack.sh up --lane 2.9 || echo "make test: the seed lane (CKAN 2.9) did not come up: its tests skip (fail with CI=true)"; \
 	$(TEST_SEED) || status=$$?; \
@@ -90,6 +91,15 @@ bench-s3: deps
 # DCOR_BENCH_RESOURCES=200000  DCOR_BENCH_REPEAT=3  DCOR_BENCH_STRICT=1 (fail above 1.5× find)
 bench-scan: deps build
 	DCOR_BENCH_SCAN=1 $(GO) test -count=1 -v -timeout 120m -run TestBenchScan ./storage/bench/
+
+# `dcor update --check` on an up-to-date virtualenv (CKAN 2.11.5 and the DCOR
+# packages of stack/wheelhouse.lock, one editable from git; real pip, real
+# PyPI packages from the local index stack/wheelhouse.sh builds once) against
+# dcor_control's two pip processes per package, median of 5 each. ~3 minutes.
+bench-update: deps
+	@wh=$$(stack/wheelhouse.sh) && out=$$(mktemp) && { DCOR_WHEELHOUSE=$$wh DCOR_BENCH_UPDATE=1 \
+	  $(GO) test -count=1 -v -timeout 30m -run TestUpdateRealPackages ./cmd/dcor/ >$$out 2>&1; s=$$?; \
+	  grep -E 'BENCH|median of 5|^(--- |ok|FAIL)' $$out; [ $$s = 0 ] || tail -40 $$out; rm -f $$out; exit $$s; }
 
 # A real DCOR host (CKAN 2.11.5, Solr, Redis, PostgreSQL, uWSGI under
 # supervisord, nginx with TLS) in a private mount and network namespace;

@@ -27,8 +27,9 @@ type resetOptions struct {
 	yes, check bool
 	venv       string
 	// backupDir is the host directory of the plain dump taken when no
-	// backup key is configured.
+	// backup key is configured; outDir that of the encrypted dumps.
 	backupDir  string
+	outDir     string
 	pgDump     string
 	asPostgres bool
 }
@@ -44,9 +45,9 @@ says exactly what will go:
   1. a backup of the CKAN database, whenever it changes (--database,
      --datasets, --zombie-users): encrypted to every public key in the
      backup key directory (/etc/dcor/backup-keys, the site file's
-     backup.key_dir) into /data/encrypted_db_dumps/YYYY-MM/; without keys a
+     backup.key_dir) into /data/encrypted_db_dumps/YYYY-MM/ (--out-dir); without keys a
      plain custom dump /backup/YYYY-MM/ckan_db_<host>_<date>.dump (directory
-     0500, file 0400). When the backup fails, nothing is reset.
+     0500, file 0400; --backup-dir). When the backup fails, nothing is reset.
   2. --cache: the webassets (bundles and .webassets-cache) under
      ckan.webassets.path, as ckan asset clean; CKAN builds them again.
   3. --database: ckan db clean --yes, then ckan db init (CKAN 2.9/2.10) or
@@ -88,6 +89,7 @@ terminal it only shows it.`,
 	f.BoolVar(&o.check, "check", false, "show what would be reset; change nothing")
 	f.StringVar(&o.venv, "venv", host.DefaultVenv, "CKAN virtualenv `PATH` (its bin/ckan runs ckan db)")
 	f.StringVar(&o.backupDir, "backup-dir", backup.DefaultPlainDir, "host `DIR` of the plain dump taken when no backup key is configured")
+	f.StringVar(&o.outDir, "out-dir", host.EncryptedDumpsDir, "host `DIR` of the encrypted dump (YYYY-MM/ below it) when backup keys are configured")
 	f.StringVar(&o.pgDump, "pg-dump", "", "pg_dump `PROGRAM` (default: from PATH, else the newest /usr/lib/postgresql/*/bin)")
 	f.BoolVar(&o.asPostgres, "as-postgres", false, "run pg_dump as the system user postgres (peer authentication)")
 	return cmd
@@ -304,13 +306,13 @@ func (a *app) resetBackup(ctx context.Context, o resetOptions, dbURL string) (*r
 	if err != nil {
 		return nil, fmt.Errorf("backup keys in %s: %w; nothing was changed", keyDir, err)
 	}
-	bo.Recipients, bo.OutDir = rs, h.Path(host.EncryptedDumpsDir)
+	bo.Recipients, bo.OutDir = rs, h.Path(o.outDir)
 	ids := make([]string, len(rs))
 	for i, r := range rs {
 		ids[i] = r.KeyID
 	}
 	return &reset.Backup{
-		Description: fmt.Sprintf("back the CKAN database up, encrypted to %s, into %s/YYYY-MM/", strings.Join(ids, ", "), host.EncryptedDumpsDir),
+		Description: fmt.Sprintf("back the CKAN database up, encrypted to %s, into %s/YYYY-MM/", strings.Join(ids, ", "), strings.TrimRight(o.outDir, "/")),
 		Run: func(ctx context.Context) (string, error) {
 			r, err := backup.Run(ctx, bo)
 			if err != nil {
