@@ -6,7 +6,8 @@
 // the Solr documents of this ckan.site_id, the webassets tree — and
 // plans, in this order: a database backup (whenever the database
 // changes), the webassets cache, the database (ckan db clean, then
-// db init or db upgrade) or the datasets (purged in one transaction), the
+// db init or db upgrade, then the datasets' Solr documents) or the
+// datasets (purged in one transaction, and their Solr documents), the
 // zombie users, the search index, dcor's own state. Every step but the
 // backup asks for a supervisor reload. Apply the plan with StopOnError:
 // when the backup fails, nothing is reset.
@@ -113,7 +114,8 @@ type Summary struct {
 	SolrURL string `json:"solr_url,omitempty"`
 	SiteID  string `json:"site_id,omitempty"`
 	// SolrDocuments counts the Solr documents of this site (with
-	// --search-index); SolrDatasets those of its datasets (with --datasets).
+	// --search-index); SolrDatasets those of its datasets (with --datasets
+	// or --database).
 	SolrDocuments *int64 `json:"solr_documents,omitempty"`
 	SolrDatasets  *int64 `json:"solr_datasets,omitempty"`
 	// Cache is the webassets tree (with --cache).
@@ -211,12 +213,12 @@ func (b *builder) look(ctx context.Context) error {
 			}
 		}
 	}
-	if o.Datasets || o.SearchIndex {
+	if o.Database || o.Datasets || o.SearchIndex {
 		if env.Solr.URL == "" {
 			return errors.New("ckan.ini sets no solr_url: dcor needs it to clear this site's documents from the search index")
 		}
 		sum.SolrURL, sum.SiteID = env.Solr.URL, env.Solr.SiteID
-		if o.Datasets {
+		if o.Database || o.Datasets {
 			n, err := env.Solr.Count(ctx, env.Solr.DatasetQuery())
 			if err != nil {
 				return fmt.Errorf("%w; nothing was changed", err)
@@ -282,12 +284,24 @@ func (b *builder) build() {
 		dbChanges = true
 		steps = append(steps, func() {
 			b.plan.Do("database", change.Action{Description: fmt.Sprintf(
-				"drop every table of the CKAN database %s (%s, %d users) with `ckan db clean --yes`, then `ckan db %s`",
-				ckandb.MaskURL(env.DatabaseURL), sum.Datasets, *sum.Users, initCommand(env.CKANVersion)), Reload: reload,
+				"drop every table of the CKAN database %s (%s, %d users) with `ckan db clean --yes`, then `ckan db %s`, "+
+					"then delete the %d Solr documents of this site's datasets (site_id %q)",
+				ckandb.MaskURL(env.DatabaseURL), sum.Datasets, *sum.Users, initCommand(env.CKANVersion),
+				*sum.SolrDatasets, env.Solr.SiteID), Reload: reload,
 				Run: func(ctx context.Context) error {
 					rev, err := resetDatabase(ctx, env)
 					res.DatabaseRevision = rev
-					return err
+					if err != nil {
+						return err
+					}
+					// ckan db clean leaves the search index: without this,
+					// package_search lists datasets the database no longer has
+					n, err := clearIndex(ctx, env.Solr, env.Solr.DatasetQuery())
+					res.SolrDeleted = &n
+					if err != nil {
+						return fmt.Errorf("the database was reset, but %w; run `dcor reset --search-index`", err)
+					}
+					return nil
 				}})
 		})
 	}
@@ -339,6 +353,9 @@ func (b *builder) build() {
 					Reload: reload,
 					Run: func(ctx context.Context) error {
 						n, err := clearIndex(ctx, env.Solr, env.Solr.SiteQuery())
+						if res.SolrDeleted != nil { // the datasets' documents, gone with --database
+							n += *res.SolrDeleted
+						}
 						res.SolrDeleted = &n
 						return err
 					}})

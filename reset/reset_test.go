@@ -422,7 +422,8 @@ func testDatabaseReset(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := []string{"backup: back up", "database: drop every table of the CKAN database " +
-				strings.Replace(s.url, ":pw@", ":****@", 1) + " (4 datasets (active 2, deleted 1, draft 1; 1 private), 9 users) with `ckan db clean --yes`, then `ckan " + map[string]string{"2.10.9": "db init", "2.11.4": "db upgrade"}[tc.version] + "`"}
+				strings.Replace(s.url, ":pw@", ":****@", 1) + " (4 datasets (active 2, deleted 1, draft 1; 1 private), 9 users) with `ckan db clean --yes`, then `ckan " + map[string]string{"2.10.9": "db init", "2.11.4": "db upgrade"}[tc.version] + "`, " +
+				"then delete the 4 Solr documents of this site's datasets (site_id \"dcor.test\")"}
 			if got := descriptions(p); !reflect.DeepEqual(got, want) {
 				t.Fatalf("plan\n%q\nwant\n%q", got, want)
 			}
@@ -446,6 +447,12 @@ func testDatabaseReset(t *testing.T) {
 			}
 			if n := s.count(t, "package"); n != "0" || res.DatabaseRevision != "4eaa5fcf5092" {
 				t.Errorf("packages %s, revision %q", n, res.DatabaseRevision)
+			}
+			// the datasets' documents go with the database (package_search
+			// listed datasets that no longer existed); other sites keep theirs
+			if n, o := s.solr.Count("site_id", "dcor.test", "entity_type", "package"), s.solr.Count("site_id", "other"); n != 0 || o != 2 ||
+				res.SolrDeleted == nil || *res.SolrDeleted != 4 {
+				t.Errorf("Solr after --database: %d documents of the site's datasets, %d of the other site, %v deleted; want 0, 2, 4", n, o, res.SolrDeleted)
 			}
 			logData, _ := os.ReadFile(filepath.Join(filepath.Dir(s.env.CKAN), "log"))
 			if !strings.Contains(string(logData), "-c /etc/ckan/default/ckan.ini "+tc.wantCmd) {

@@ -313,7 +313,7 @@ type resetFixture struct {
 	prefix string
 	// license is a license_id the site accepts (CC0 as DCOR's).
 	license string
-	users  map[string]string
+	users   map[string]string
 	// otherFQ finds the stack's own document of the dataset made for it.
 	otherFQ string
 	// plainSite and keySite are site files: no backup key (a plain dump)
