@@ -10,7 +10,7 @@ DESTDIR ?=
 # Debian packages the tests run for real (see scripts/deps.sh)
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: all build demo test deps vet fmt-check unit bench-inspect bench-backup bench-s3 bench-scan bench-update clean release install deps-release stack stack-stop test-seed
+.PHONY: all build demo test deps vet fmt-check unit bench-inspect bench-backup bench-s3 bench-scan bench-update bench-reset clean release install deps-release stack stack-stop test-seed
 
 all: build
 
@@ -100,6 +100,12 @@ bench-update: deps
 	@wh=$$(stack/wheelhouse.sh) && out=$$(mktemp) && { DCOR_WHEELHOUSE=$$wh DCOR_BENCH_UPDATE=1 \
 	  $(GO) test -count=1 -v -timeout 30m -run TestUpdateRealPackages ./cmd/dcor/ >$$out 2>&1; s=$$?; \
 	  grep -E 'BENCH|median of 5|^(--- |ok|FAIL)' $$out; [ $$s = 0 ] || tail -40 $$out; rm -f $$out; exit $$s; }
+
+# `dcor reset --datasets -y` on 1 000 datasets of a side CKAN on the running stack
+# (make stack) against 20 x `ckan dataset purge ID`, extrapolated (README). ~15 minutes.
+# DCOR_BENCH_DATASETS=1000  DCOR_BENCH_PURGES=20  DCOR_BENCH_STRICT=1 (fail above 60 s)
+bench-reset:
+	DCOR_BENCH_RESET=1 $(GO) test -count=1 -v -timeout 120m -run TestBenchResetDatasets ./stack/
 
 # A real DCOR host (CKAN 2.11.5, Solr, Redis, PostgreSQL, uWSGI under
 # supervisord, nginx with TLS) in a private mount and network namespace;

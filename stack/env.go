@@ -1,6 +1,6 @@
 // Package stack reads the environment of the real DCOR test stack that
 // stack/stack.sh starts (`make stack`): CKAN 2.11.5 with the DCOR
-// extensions (or, in the seed lane `make stack LANE=2.9`, CKAN 2.9.11 with
+// extensions (or, in the seed lane `make stack LANE=2.9`, CKAN 2.9.8 with
 // the 2022 ones), Solr, Redis, PostgreSQL, uWSGI under supervisord and nginx
 // with TLS, in a private mount and network namespace. Its tests run dcor
 // against that stack.

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # stack/stack.sh up|down|caches|status [--lane 2.11|2.9] — a real DCOR host for
 # dcor's tests: the CKAN 2.11.5 lane (default), or the seed lane 2.9 (CKAN
-# 2.9.11 with the 2022 DCOR extensions on pyenv's Python 3.8.18).
+# 2.9.8 with the 2022 DCOR extensions on pyenv's Python 3.8.18; 2.9.8 is the
+# newest 2.9 that serves the symlinked resource files of the seed-era depot:
+# 2.9.9 added the realpath check "Invalid storage path").
 #
 # `up` builds (or reuses) the cached virtualenvs and Solr jars, then starts
 # PostgreSQL, Redis, Solr, CKAN (uWSGI + rq workers under supervisord) and
@@ -43,10 +45,10 @@ case $LANE in
     LANE_EDITABLE= LANE_SCHEMA= PYENV_PREFIX=
     STATE=${DCOR_STACK_STATE:-$REPO/.stack} ;;
   2.9)
-    CKAN_VERSION=2.9.11 LANE_KIND=ckan29 LANE_LOCK=$SRC/ckan-2.9.lock
+    CKAN_VERSION=2.9.8 LANE_KIND=ckan29 LANE_LOCK=$SRC/ckan-2.9.lock
     LANE_CONSTRAINTS=$SRC/constraints-2.9.txt PYENV_PREFIX=/root/.pyenv/versions/3.8.18
     LANE_PY=$PYENV_PREFIX/bin/python3.8 LANE_PIP=pip==25.0.1
-    LANE_EDITABLE=ckan==2.9.11 LANE_SCHEMA=ckan==2.11.5
+    LANE_EDITABLE=ckan==2.9.8 LANE_SCHEMA=ckan==2.11.5
     STATE=${DCOR_STACK_STATE:-$REPO/.stack-2.9} ;;
   *) echo "stack: unknown lane $LANE (2.11 or 2.9)" >&2; exit 2 ;;
 esac
@@ -305,6 +307,56 @@ start_smtp() {
   wait_for 20 "the SMTP sink" ns "$PY" -c 'import socket; socket.create_connection(("127.0.0.1", 25), 1)'
 }
 
+# Object storage as production DCOR 1.x has it (2.11 lane only): every
+# resource, condensed file and preview lives in S3 buckets circle-<org id>
+# (dcor_shared.s3; dcor_schemas 1.x activates a dataset only after reading
+# its .rtdc from there). Versity Gateway (Apache-2.0; the release and
+# binary cache of internal/s3test, built once with go install) serves
+# $STATE/s3 on 127.0.0.1:9000 inside the namespace with root credentials
+# given by environment; s3_site_options puts DCOR's dcor_object_store.*
+# keys into the site file, and dcor inspect writes them to ckan.ini.
+S3GW_VERSION=v1.8.0   # = internal/s3test.Version (stack/figshare_s3_test.go checks)
+S3_ENDPOINT=http://127.0.0.1:9000
+s3_binary() {
+  local dir=${DCOR_TEST_BIN:-/var/cache/dcor-test/bin}
+  local bin=$dir/versitygw
+  if [ -x "$bin" ] && [ "$(cat "$bin.version" 2>/dev/null)" = "$S3GW_VERSION" ]; then echo "$bin"; return 0; fi
+  log "building Versity Gateway $S3GW_VERSION into $dir (cold: a few minutes)"
+  mkdir -p "$dir"
+  (cd /tmp && GOBIN=$dir GOFLAGS=-buildvcs=false go install "github.com/versity/versitygw/cmd/versitygw@$S3GW_VERSION") \
+    >"$STATE/log/versitygw-build.log" 2>&1 || { tail -20 "$STATE/log/versitygw-build.log" >&2; die "go install versitygw@$S3GW_VERSION failed"; }
+  echo "$S3GW_VERSION" >"$bin.version"
+  echo "$bin"
+}
+start_s3() {
+  [ "$LANE" = 2.11 ] || return 0
+  local bin
+  bin=$(s3_binary)
+  S3_ACCESS_KEY=dcorstack
+  S3_SECRET_KEY=$(openssl rand -hex 20)
+  mkdir -p "$STATE/s3"
+  ROOT_ACCESS_KEY=$S3_ACCESS_KEY ROOT_SECRET_KEY=$S3_SECRET_KEY \
+    ns_bg "$STATE/log/versitygw.log" "$bin" --quiet --port "${S3_ENDPOINT#http://}" posix "$STATE/s3"
+  wait_for 30 "Versity Gateway" ns curl -s -o /dev/null "$S3_ENDPOINT/"
+  # The gateway accepts only SigV4, but boto3 presigns URLs for us-east-1
+  # with SigV2 unless configured otherwise (DCOR's download redirects and
+  # basins): DCOR's processes (supervisord's children inherit this) read a
+  # botocore config that says s3v4.
+  printf '[default]\ns3 =\n    signature_version = s3v4\n' >"$STATE/root/etc/dcor/aws-config"
+  chmod 644 "$STATE/root/etc/dcor/aws-config"
+  export AWS_CONFIG_FILE=/etc/dcor/aws-config
+}
+s3_site_options() {
+  [ "$LANE" = 2.11 ] || return 0
+  cat <<EOF
+  dcor_object_store.endpoint_url: $S3_ENDPOINT
+  dcor_object_store.access_key_id: $S3_ACCESS_KEY
+  dcor_object_store.secret_access_key: "$S3_SECRET_KEY"
+  dcor_object_store.bucket_name: "circle-{organization_id}"
+  dcor_object_store.ssl_verify: "false"
+EOF
+}
+
 start_solr() {
   local home=$STATE/solr site
   site=$(ns "$VENV/bin/python" -c 'import ckan, os; print(os.path.dirname(ckan.__file__))')
@@ -364,6 +416,7 @@ EOF
   # warning outside any request at start-up: RuntimeError, nothing starts.
   # (CKAN 2.9 has no CSRF protection, nor this option.)
   [ "$LANE" = 2.9 ] || echo '  ckan.csrf_protection.ignore_extensions: "false"' >>"$STATE/root/etc/dcor/dcor.yaml"
+  s3_site_options >>"$STATE/root/etc/dcor/dcor.yaml"
   chmod 600 "$STATE/root/etc/dcor/dcor.yaml"
   cp "$SRC/wsgi.py" "$STATE/root/etc/ckan/default/wsgi.py"
   # CKAN 2.9 reads repoze.who's who.ini beside ckan.ini (who.config_file =
@@ -440,7 +493,7 @@ up() {
   DB_PW=$(openssl rand -hex 12)
   ADMIN_PW=$(openssl rand -hex 12)
   local step
-  for step in start_namespace start_postgres start_redis start_smtp start_solr configure_ckan start_web write_env; do
+  for step in start_namespace start_postgres start_redis start_smtp start_s3 start_solr configure_ckan start_web write_env; do
     local ts=$SECONDS
     $step
     [ -z "${DCOR_STACK_VERBOSE:-}" ] || log "$step: $((SECONDS - ts)) s"

@@ -38,7 +38,7 @@ type Env struct {
 	State string
 	// Admin and AdminPassword are the CKAN sysadmin the stack made.
 	Admin, AdminPassword string
-	// CKANVersion is the stack's CKAN ("2.11.5", "2.9.11"), Lane its lane
+	// CKANVersion is the stack's CKAN ("2.11.5", "2.9.8"), Lane its lane
 	// ("2.11", "2.9"); env files from before the seed lane lack both and
 	// are read as the 2.11 lane.
 	CKANVersion, Lane string
