@@ -50,7 +50,7 @@ install: build
 
 # Every test, against the real PostgreSQL, gpg, nginx, supervisord and python3,
 # and against the real DCOR stack (stack/), which this target starts before the
-# tests and stops after them; then the seed lane (CKAN 2.9.11) and the stack
+# tests and stops after them; then the seed lane (CKAN 2.9.8) and the stack
 # tests that apply to it (test-seed). A stack that cannot be built makes its
 # tests skip, or fail under CI=true.
 test: deps vet fmt-check
@@ -110,8 +110,9 @@ bench-reset:
 # A real DCOR host (CKAN 2.11.5, Solr, Redis, PostgreSQL, uWSGI under
 # supervisord, nginx with TLS) in a private mount and network namespace;
 # writes .stack/env. Caches in /var/cache/dcor-stack (README, "The real stack").
-# LANE=2.9: the seed lane (CKAN 2.9.11, the 2022 DCOR extensions, pyenv's
-# Python 3.8) in .stack-2.9/, beside a running 2.11 stack; make test-seed.
+# LANE=2.9: the seed lane (CKAN 2.9.8, the newest 2.9 that serves symlinked
+# resource files, with the 2022 DCOR extensions, pyenv's Python 3.8) in
+# .stack-2.9/, beside a running 2.11 stack; make test-seed.
 LANE ?= 2.11
 stack:
 	@stack/stack.sh up --lane $(LANE)
@@ -119,9 +120,10 @@ stack:
 stack-stop:
 	@stack/stack.sh down --lane $(LANE)
 
-# The stack tests that apply to CKAN 2.9 against the seed lane (make stack LANE=2.9).
+# The stack tests that apply to CKAN 2.9 against the seed lane (make stack LANE=2.9):
+# inspect, access tokens and import-figshare's symlinked depot files.
 TEST_SEED = DCOR_STACK_ENV=$(CURDIR)/.stack-2.9/env $(GO) test -count=1 -timeout 20m \
-	-run 'TestInspectOnTheStack|TestAccessTokenOnTheStack' ./stack/
+	-run 'TestInspectOnTheStack|TestAccessTokenOnTheStack|TestImportFigshareOnTheStack' ./stack/
 test-seed:
 	$(TEST_SEED)
 

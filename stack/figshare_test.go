@@ -1,5 +1,3 @@
-//go:build stackfigshare
-
 package stack
 
 import (
@@ -19,35 +17,38 @@ import (
 	"github.com/DCOR-dev/dcor/internal/testtool"
 )
 
-// TestImportFigshareOnTheStack imports two articles from a fake figshare
-// (run inside the stack's namespace) into the stack's CKAN 2.11 with dcor
-// import-figshare as the site user: package_show through nginx returns
-// the active datasets and their resources with DCOR's ids, each resource's
-// path in CKAN's storage is a symlink to the depot file with its parents
-// owned by www-data, a download through nginx gives the depot file's
-// bytes, and a second run changes nothing (its time is logged).
+// TestImportFigshareOnTheStack imports two articles (three files) from a
+// fake figshare, run inside the stack's namespace, into the seed lane's
+// CKAN 2.9.8 with dcor import-figshare as the site user, the way the
+// seed-era depot did (local storage, symlinks). It checks: the
+// organization figshare-import ("Figshare mirror"); package_show through
+// nginx (anonymous, so public and active) returns the datasets and their
+// resources with DCOR's ids, names, sizes and format; each resource's
+// path in CKAN's storage is a symlink to the depot file, its two parent
+// directories owned by www-data; a download of each resource through
+// nginx gives the depot file's bytes; dc_serve's _condensed.rtdc and
+// dc_view's _preview.jpg appear next to each linked resource (dcor_shared
+// 0.3.1 gives the import 10 s to link the real file); and a second run
+// changes nothing (datasets, links and depot files untouched, --check
+// clean) in under 2 s.
 //
-// Skipped on the 2.11 lane for now: CKAN 2.11.5 refuses a resource file
-// that is a symlink (ckan/lib/uploader.py ResourceUpload.get_path:
-// "Invalid storage path" when the path is not its realpath), so a second
-// resource_create in a dataset with a linked resource fails with a
-// Validation Error and dc_serve cannot serve the file; and
-// ckanext-dcor_schemas 1.1.1 sets a dataset active only after reading its
-// resources from S3 (dcor_object_store.bucket_name unset on the stack:
-// HTTP 500). It is built only with the tag stackfigshare (`go test -tags
-// stackfigshare ./stack/`), which shows both, so that the default suite
-// neither fails on them nor skips.
+// The files are written by the stack's dclab 0.39.9, which DCOR reads
+// them with (the minimal file of internal/rtdctest lacks setup:software
+// version, and dclab 0.39.9 cannot open it).
 //
-// On the seed lane (DCOR_STACK_ENV=.stack-2.9/env) the files are written
-// by the stack's dclab 0.39.9 and, after the first run, the test waits
-// for dc_serve's _condensed.rtdc and dc_view's _preview.jpg next to each
-// linked resource (they appear within seconds). CKAN 2.9.11 has the same
-// realpath check in ResourceUpload.get_path (since 2.9.9), and
-// package_update calls it for every resource: the second resource_create
-// of a dataset and the activation (package_patch) both fail with
-// Validation Error {"upload": ["Invalid storage path"]}.
+// It does not apply to the 2.11 lane: CKAN 2.9.9 and later refuse a
+// resource file that is a symlink (ckan/lib/uploader.py
+// ResourceUpload.get_path: "Invalid storage path"), and dcor_schemas 1.x
+// activates a dataset only with its resources on S3; the import to S3 is
+// tested on that lane by figshare_s3_test.go.
 func TestImportFigshareOnTheStack(t *testing.T) {
 	e := stackEnv(t)
+	if e.Lane != "2.9" {
+		t.Skipf("does not apply to the %s lane (CKAN %s): CKAN >= 2.9.9 refuses symlinked resource files "+
+			"(uploader.py ResourceUpload.get_path: Invalid storage path) and dcor_schemas 1.x activates datasets only from S3; "+
+			"the symlink import runs on the seed lane (make stack LANE=2.9; make test-seed), the S3 import in figshare_s3_test.go",
+			e.Lane, e.CKANVersion)
+	}
 	bin := dcor(t)
 	dir, err := os.MkdirTemp("", "dcor-stack-figshare-")
 	if err != nil {
@@ -93,30 +94,36 @@ func TestImportFigshareOnTheStack(t *testing.T) {
 	token := adminToken(t, e)
 	names := []string{"figshare-7771184-v2", "figshare-11662773-v2"}
 	cleanup := func() {
-		for _, n := range names {
-			code, doc := api(t, e, token, "package_show", map[string]any{"id": n})
-			if code == 200 {
-				for _, r := range result(doc)["resources"].([]any) {
-					id := r.(map[string]any)["id"].(string)
-					run(t, e, time.Minute, "rm", "-f", figshare.ResourcePath("/data/ckan-dcorstack", id))
-				}
+		for i, n := range names {
+			// the links and what DCOR's jobs put beside them (else
+			// orphans for the inspect test, and old files for checkJobs)
+			id := figshare.MakeID(arts[i].DOI(), n)
+			for _, f := range arts[i].Files {
+				rpath := figshare.ResourcePath("/data/ckan-dcorstack", figshare.MakeID(id, f.MD5))
+				run(t, e, time.Minute, "rm", "-f", rpath, rpath+"_condensed.rtdc", rpath+"_preview.jpg")
+			}
+			if code, _ := api(t, e, token, "package_show", map[string]any{"id": n}); code == 200 {
 				api(t, e, token, "dataset_purge", map[string]any{"id": n})
 			}
 			run(t, e, time.Minute, "rm", "-rf", "/data/depots/figshare/"+n)
 		}
-		if e.Lane == "2.9" {
-			// dc_serve/dc_view name their jobs <package id>_<position>_…
-			// and enqueue none while a job of that id is in Redis (rq
-			// keeps failed ones): the ids are fixed by the DOI, so the
-			// jobs of an earlier run are removed.
-			for i, a := range arts {
-				id := figshare.MakeID(a.DOI(), names[i])
-				run(t, e, time.Minute, "sh", "-c", "redis-cli --scan --pattern 'rq:job:"+id+"_*' | xargs -r redis-cli del")
-			}
+		// dc_serve/dc_view name their jobs <package id>_<position>_…
+		// and enqueue none while a job of that id is in Redis (rq keeps
+		// failed ones): the ids are fixed by the DOI, so the jobs of an
+		// earlier run are removed, with their entries in rq's registries.
+		for i, a := range arts {
+			id := figshare.MakeID(a.DOI(), names[i])
+			run(t, e, time.Minute, "sh", "-c", "redis-cli --scan --pattern 'rq:job:"+id+"_*' | xargs -r redis-cli del; "+
+				"for k in $(redis-cli --scan --pattern 'rq:*:ckan:*'); do [ \"$(redis-cli type $k)\" = zset ] && "+
+				"redis-cli zrange $k 0 -1 | grep '^"+id+"_' | xargs -r redis-cli zrem $k; done; true")
 		}
 	}
 	cleanup()
-	defer cleanup()
+	defer func() {
+		// DCOR's jobs on the datasets end before they are purged
+		waitQuiet(t, e, 2*time.Minute)
+		cleanup()
+	}()
 
 	args := []string{"import-figshare", "--figshare-url", url + "/v2", "--doi", arts[0].DOI(), "--doi", arts[1].DOI()}
 	start := time.Now()
@@ -125,12 +132,34 @@ func TestImportFigshareOnTheStack(t *testing.T) {
 	if code != 0 {
 		t.Errorf("first run: exit %d", code)
 	}
-	if e.Lane == "2.9" {
-		// dc_serve and dc_view enqueue their jobs at resource_create,
-		// while the file is still the placeholder; dcor_shared's
-		// wait_for_resource gives the import 10 s to link the real file.
-		checkJobs(t, e, arts, names, 2*time.Minute)
+	// dc_serve and dc_view enqueue their jobs at resource_create, while
+	// the file is still the placeholder; dcor_shared's wait_for_resource
+	// gives the import 10 s to link the real file.
+	checkJobs(t, e, arts, names, 2*time.Minute)
+
+	// the organization, as DCOR's importer makes it
+	if code, doc := api(t, e, "", "organization_show", map[string]any{"id": figshare.Organization}); code != 200 ||
+		result(doc)["title"] != "Figshare mirror" {
+		t.Errorf("organization_show %s: HTTP %d %v", figshare.Organization, code, doc)
 	}
+
+	// No job of DCOR's for these datasets failed (dcor_shared's
+	// wait_for_resource raises when the file is not linked within 10 s;
+	// rq keeps exc_info zlib-compressed).
+	// Then, once DCOR's jobs are done with the datasets (dcor_schemas
+	// writes dc:* metadata with package_revise), what the second run must
+	// leave as it is.
+	waitQuiet(t, e, 2*time.Minute)
+	for i, a := range arts {
+		id := figshare.MakeID(a.DOI(), names[i])
+		failed := mustRun(t, e, time.Minute, "sh", "-c", "for k in $(redis-cli --scan --pattern 'rq:failed:*'); do "+
+			"for j in $(redis-cli zrange $k 0 -1 | grep '^"+id+"_'); do echo \"== $k $j\"; redis-cli hget rq:job:$j exc_info | "+
+			"python3 -c 'import sys, zlib; print(zlib.decompressobj().decompress(sys.stdin.buffer.read()).decode(errors=\"replace\")[-600:])'; done; done")
+		if strings.TrimSpace(failed) != "" {
+			t.Errorf("DCOR's jobs for %s failed:\n%s", names[i], failed)
+		}
+	}
+	before := importState(t, e, token, arts, names)
 	start = time.Now()
 	out, code = run(t, e, 5*time.Minute, bin, args...)
 	second := time.Since(start)
@@ -145,6 +174,9 @@ func TestImportFigshareOnTheStack(t *testing.T) {
 		t.Errorf("second run took %v, goal under 2 s", second)
 	}
 	mustRun(t, e, 5*time.Minute, bin, append(args, "--check")...)
+	if after := importState(t, e, token, arts, names); after != before {
+		t.Errorf("the second run changed something:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
 
 	for i, a := range arts {
 		code, doc := api(t, e, "", "package_show", map[string]any{"id": names[i]})
@@ -165,7 +197,7 @@ func TestImportFigshareOnTheStack(t *testing.T) {
 			rd := r.(map[string]any)
 			f := a.Files[j]
 			rid := figshare.MakeID(wantID, f.MD5)
-			if rd["id"] != rid || rd["name"] != f.Name || rd["format"] != "RT-DC" || fmt.Sprint(rd["size"]) != fmt.Sprint(f.Size) {
+			if rd["id"] != rid || rd["name"] != f.Name || rd["format"] != "RT-DC" || rd["size"] != float64(f.Size) {
 				t.Errorf("resource %v, want id %s name %s size %d format RT-DC", rd, rid, f.Name, f.Size)
 			}
 			depot := "/data/depots/figshare/" + names[i] + "/" + f.Name
@@ -181,8 +213,9 @@ func TestImportFigshareOnTheStack(t *testing.T) {
 			mustRun(t, e, time.Minute, "curl", "-sSfL", "--cacert", e.Cert, "-o", dl,
 				fmt.Sprintf("%s/dataset/%s/resource/%s/download/%s", e.URL, wantID, rid, f.Name))
 			got, err := figshare.HashFile(dl)
-			if err != nil || got.MD5 != f.MD5 {
-				t.Errorf("download of %s through nginx: md5 %s (%v), want the depot file's %s", f.Name, got.MD5, err, f.MD5)
+			want := strings.Fields(mustRun(t, e, time.Minute, "md5sum", depot))[0]
+			if err != nil || got.MD5 != want || want != f.MD5 {
+				t.Errorf("download of %s through nginx: md5 %s (%v), the depot file's %s, figshare's %s", f.Name, got.MD5, err, want, f.MD5)
 			}
 		}
 	}
@@ -246,6 +279,60 @@ func rtdcFile(t *testing.T, e *Env, dir string, id int, name string, events int)
 		t.Fatal(err)
 	}
 	return f
+}
+
+// importState describes what an import made: each dataset's
+// metadata_modified, state and resources (id, name, size, sha256,
+// last_modified), each resource path's link target, inode and mtime, its
+// parents' owners, and each depot file's inode, size and mtime. Two equal
+// states mean nothing was changed between them.
+func importState(t *testing.T, e *Env, token string, arts []*figsharetest.Article, names []string) string {
+	t.Helper()
+	var b strings.Builder
+	for i, a := range arts {
+		code, doc := api(t, e, token, "package_show", map[string]any{"id": names[i]})
+		if code != 200 {
+			t.Fatalf("package_show %s: HTTP %d %v", names[i], code, doc)
+		}
+		pkg := result(doc)
+		fmt.Fprintf(&b, "%s %v %v\n", names[i], pkg["metadata_modified"], pkg["state"])
+		for _, r := range pkg["resources"].([]any) {
+			rd := r.(map[string]any)
+			fmt.Fprintf(&b, "  %v %v %v %v %v\n", rd["id"], rd["name"], rd["size"], rd["sha256"], rd["last_modified"])
+		}
+		id := figshare.MakeID(a.DOI(), names[i])
+		for _, f := range a.Files {
+			rpath := figshare.ResourcePath("/data/ckan-dcorstack", figshare.MakeID(id, f.MD5))
+			b.WriteString(mustRun(t, e, time.Minute, "stat", "-c", "%N %i %Y %U",
+				rpath, filepath.Dir(rpath), filepath.Dir(filepath.Dir(rpath)),
+				"/data/depots/figshare/"+names[i]+"/"+f.Name))
+		}
+	}
+	return b.String()
+}
+
+// waitQuiet waits (at most within) until the stack's rq queues are empty
+// and no worker is busy, twice in a row a second apart.
+func waitQuiet(t *testing.T, e *Env, within time.Duration) {
+	t.Helper()
+	const count = `n=0
+for k in $(redis-cli --scan --pattern 'rq:queue:*'); do n=$((n + $(redis-cli llen "$k"))); done
+for k in $(redis-cli --scan --pattern 'rq:wip:*'); do n=$((n + $(redis-cli zcard "$k"))); done
+for w in $(redis-cli smembers rq:workers); do [ "$(redis-cli hget "$w" state)" = busy ] && n=$((n + 1)); done
+echo $n`
+	quiet := 0
+	for end := time.Now().Add(within); quiet < 2; time.Sleep(time.Second) {
+		out, code := run(t, e, time.Minute, "sh", "-c", count)
+		if code == 0 && strings.TrimSpace(out) == "0" {
+			quiet++
+			continue
+		}
+		quiet = 0
+		if time.Now().After(end) {
+			t.Errorf("DCOR's rq jobs still running after %v (%s)", within, strings.TrimSpace(out))
+			return
+		}
+	}
 }
 
 // checkJobs waits (at most within) for the _condensed.rtdc of dc_serve and
