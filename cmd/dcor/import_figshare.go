@@ -33,6 +33,7 @@ type importFigshareOptions struct {
 	figshareURL, ckanURL, apiKey string
 	check                        bool
 	venv                         string
+	forceSymlinks                bool
 }
 
 func (a *app) importFigshareCommand() *cobra.Command {
@@ -57,7 +58,11 @@ checked against figshare's md5 and size, its sha256 computed while it
 streams. It becomes a resource (id = md5 of dataset id + md5, as a UUID) and
 its path in CKAN's storage a symlink to the depot file, its two parent
 directories owned by www-data. A resource that a killed run created but did
-not link is linked by the next run.
+not link is linked by the next run. CKAN 2.9.9 and later refuse resource
+files that are symlinks ("Invalid storage path"): on such a CKAN (its
+version read from --venv) a run without object storage refuses before it
+changes anything, --check warns, and --force-symlinks links anyway (for a
+CKAN patched to serve them).
 
 On a site whose ckan.ini sets dcor_object_store.* (DCOR 1.x keeps every
 resource on S3), as DCOR's dcor-import-figshare does: each file (downloaded
@@ -96,6 +101,7 @@ the next run.`,
 	f.StringVar(&o.apiKey, "api-key-file", "", "call CKAN with the sysadmin API token in the first line of `FILE` instead of making one")
 	f.BoolVar(&o.check, "check", false, "show what would be imported; change nothing")
 	f.StringVar(&o.venv, "venv", host.DefaultVenv, "CKAN virtualenv `PATH` (its CKAN version decides the token secret's fallbacks)")
+	f.BoolVar(&o.forceSymlinks, "force-symlinks", false, "link resource files to the depot even though the installed CKAN (2.9.9 or newer) refuses symlinked files")
 	return cmd
 }
 
@@ -142,6 +148,12 @@ func (a *app) runImportFigshare(ctx context.Context, o importFigshareOptions) er
 	}
 	if env.Storage == "" && env.Objects == nil {
 		return fmt.Errorf("%s sets no ckan.storage_path: resources stored on the local disk need it", iniPath)
+	}
+	if env.Objects == nil {
+		// the symlink way: CKAN 2.9.9 and later refuse symlinked files
+		if err := a.checkSymlinkCKAN(o.venv, o.check, o.forceSymlinks); err != nil {
+			return err
+		}
 	}
 	ckanURL := o.ckanURL
 	if ckanURL == "" {
