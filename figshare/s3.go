@@ -236,7 +236,10 @@ func planArticleS3(ctx context.Context, env *Env, ds Dataset, fa *Article, pkg *
 		rid := MakeID(ds.ID, f.SuppliedMD5)
 		key := ObjectKey(rid)
 		fr.ResourceID, fr.Depot = rid, dir+"/"+f.Name
-		fr.Object = "s3://" + o.Bucket(orgID) + "/" + key
+		fr.Object = "s3://" + o.BucketName + "/" + key // the circle is made by this run
+		if orgID != "" {
+			fr.Object = "s3://" + o.Bucket(orgID) + "/" + key
+		}
 		old, byNameOK := byName[f.Name]
 		_, exists := byID[rid]
 		if !exists && byNameOK {

@@ -338,13 +338,6 @@ start_s3() {
   ROOT_ACCESS_KEY=$S3_ACCESS_KEY ROOT_SECRET_KEY=$S3_SECRET_KEY \
     ns_bg "$STATE/log/versitygw.log" "$bin" --quiet --port "${S3_ENDPOINT#http://}" posix "$STATE/s3"
   wait_for 30 "Versity Gateway" ns curl -s -o /dev/null "$S3_ENDPOINT/"
-  # The gateway accepts only SigV4, but boto3 presigns URLs for us-east-1
-  # with SigV2 unless configured otherwise (DCOR's download redirects and
-  # basins): DCOR's processes (supervisord's children inherit this) read a
-  # botocore config that says s3v4.
-  printf '[default]\ns3 =\n    signature_version = s3v4\n' >"$STATE/root/etc/dcor/aws-config"
-  chmod 644 "$STATE/root/etc/dcor/aws-config"
-  export AWS_CONFIG_FILE=/etc/dcor/aws-config
 }
 s3_site_options() {
   [ "$LANE" = 2.11 ] || return 0
