@@ -313,7 +313,9 @@ type resetFixture struct {
 	prefix string
 	// license is a license_id the site accepts (CC0 as DCOR's).
 	license string
-	users   map[string]string
+	// creatorToken is the API token of the user "creator".
+	creatorToken string
+	users        map[string]string
 	// otherFQ finds the stack's own document of the dataset made for it.
 	otherFQ string
 	// plainSite and keySite are site files: no backup key (a plain dump)
@@ -427,6 +429,7 @@ func newResetFixture(t *testing.T) *resetFixture {
 	f.mustAPI(f.token, "user_delete", map[string]any{"id": f.users["gone"]})
 	f.dataset(tokens["active"], p+"-active", "", nil)
 	f.dataset(tokens["creator"], p+"-private", "private", nil)
+	f.creatorToken = tokens["creator"]
 	f.dataset(f.token, p+"-draft", "draft", map[string]any{"groups": []map[string]string{{"name": p + "-collection"}}})
 	f.dataset(f.token, p+"-deleted", "deleted", nil)
 	// last_active: 13 weeks ago for everyone but the active user (a day
@@ -662,6 +665,10 @@ func TestResetOnTheStack(t *testing.T) {
 	want.Memberships[u["zombie"]], want.Memberships[u["creator"]] = "deleted", "deleted"
 	want.Listed = sortedOf(u["sysadmin"], u["kept"], u["active"])
 	wantState(t, "--zombie-users", f.state(), want)
+	// deleted as ckan user remove deletes: CKAN refuses the user's token
+	if code, doc := f.api(f.creatorToken, "user_show", map[string]any{"id": u["creator"]}); code != 403 {
+		t.Errorf("user_show with the token of a deleted zombie: HTTP %d %v, want 403", code, doc)
+	}
 	// no zombie left: not an error, and no backup
 	out, code, _ = f.reset(f.bin, f.keySite, "--zombie-users", "--keep-user", u["kept"], "-y")
 	if code != 0 || !strings.Contains(out, "nothing to do: zombie users: none") || len(dumps(filepath.Join(f.dir, "encrypted"), "*.gpg")) != 1 {
