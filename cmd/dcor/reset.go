@@ -169,6 +169,15 @@ func (a *app) runReset(ctx context.Context, o resetOptions) error {
 	doc.Check = check
 	rep, err := a.carryOut(ctx, plan, planOptions{check: check, stopOnError: true})
 	doc.Report = rep
+	var failed *exitError
+	if errors.As(err, &failed) && failed.code == 1 && !check && rep != nil && len(rep.Changes) > 0 {
+		// The backup is the plan's first step: when it failed, nothing
+		// else ran. Say so on stderr, for cron and scripts too.
+		if c := rep.Changes[0]; c.Check == "backup" && !c.Applied && c.Error != "" && !strings.HasPrefix(c.Error, "not done") {
+			why, _, _ := strings.Cut(strings.TrimSpace(c.Error), "\n")
+			err = &exitError{code: 1, msg: "the database backup failed, so nothing was reset: " + why + "; fix the backup and run dcor reset again"}
+		}
+	}
 	if !check {
 		if res.Backup != "" {
 			res.Backup = a.host().HostPath(res.Backup)
