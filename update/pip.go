@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,7 +37,33 @@ func (v Venv) pip(ctx context.Context, args ...string) ([]byte, error) {
 	var out bytes.Buffer
 	_, err := runner.Run(ctx, runner.Cmd{Path: v.Python(), Args: append([]string{"-m", "pip"}, args...),
 		Stdout: &out, ExtraEnv: []string{"PIP_DISABLE_PIP_VERSION_CHECK=1", "PIP_NO_INPUT=1", "PIP_NO_COLOR=1"}})
+	var re *runner.Error
+	if errors.As(err, &re) && re.Tail != "" {
+		return out.Bytes(), &pipError{run: re}
+	}
 	return out.Bytes(), err
+}
+
+// pipError is a pip that failed, told in one line: the command, how it
+// ended and pip's reason (its last "ERROR:" line, else the last line of
+// its output, usually the exception of a traceback).
+type pipError struct{ run *runner.Error }
+
+func (e *pipError) Error() string {
+	return fmt.Sprintf("%s failed (%s): %s", e.run.Command, e.run.Status, pipReason(e.run.Tail))
+}
+
+func (e *pipError) Unwrap() error { return e.run }
+
+// pipReason picks the line of pip's output that says why it failed.
+func pipReason(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); strings.HasPrefix(l, "ERROR:") {
+			return l
+		}
+	}
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 // Installed is one installed distribution as `pip list` sees it.

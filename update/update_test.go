@@ -11,6 +11,7 @@ import (
 
 	"github.com/DCOR-dev/dcor/change"
 	"github.com/DCOR-dev/dcor/host"
+	"github.com/DCOR-dev/dcor/internal/runner"
 )
 
 func TestCompareVersions(t *testing.T) {
@@ -150,5 +151,22 @@ func TestMaintenanceAroundFailedStep(t *testing.T) {
 	}
 	if _, err := os.Lstat(h.PathNoFollow(MaintenanceSite)); err == nil {
 		t.Error("the maintenance site is still enabled")
+	}
+}
+
+func TestPipReason(t *testing.T) {
+	for _, c := range []struct{ out, want string }{
+		{"Collecting x\nERROR: Could not find a version that satisfies the requirement x==9\nERROR: No matching distribution found for x==9\n",
+			"ERROR: No matching distribution found for x==9"},
+		{"Traceback (most recent call last):\n  File \"a.py\", line 1\nzlib.error: Error -3 while decompressing data: invalid distance too far back\n",
+			"zlib.error: Error -3 while decompressing data: invalid distance too far back"},
+	} {
+		if got := pipReason(c.out); got != c.want {
+			t.Errorf("pipReason(%q) = %q, want %q", c.out, got, c.want)
+		}
+	}
+	err := &pipError{run: &runner.Error{Command: "python -m pip install x==9", Status: "exit status 1", Tail: "a\nERROR: nope\nb"}}
+	if got := err.Error(); strings.Contains(got, "\n") || got != "python -m pip install x==9 failed (exit status 1): ERROR: nope" {
+		t.Errorf("pipError = %q", got)
 	}
 }
