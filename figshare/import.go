@@ -184,115 +184,38 @@ func planArticle(ctx context.Context, env *Env, doi string, a, org *ArticleRepor
 	if pkg != nil && pkg.ID != ds.ID {
 		return fmt.Errorf("dataset %s exists with id %s, not %s as DCOR derives it from %s: not touched", ds.Name, pkg.ID, ds.ID, doi)
 	}
+	ap := newArticlePlan(env, ds, pkg, a, org, p)
 	if env.Objects != nil {
-		return planArticleS3(ctx, env, ds, fa, pkg, a, org, p)
-	}
-	check := "import-figshare " + ds.Name
-	do := func(desc string, run func(ctx context.Context) error) {
-		p.Do(check, change.Action{Description: desc, Run: func(ctx context.Context) error {
-			if org.failedStep != "" {
-				return fmt.Errorf("not done: %q failed before it", org.failedStep)
-			}
-			if a.failedStep != "" {
-				return fmt.Errorf("not done: %q failed before it", a.failedStep)
-			}
-			if err := run(ctx); err != nil {
-				a.failedStep, a.State, a.Error = desc, "failed", err.Error()
-				return err
-			}
-			a.done++
-			return nil
-		}})
-	}
-	if pkg == nil {
-		a.steps++
-		do(fmt.Sprintf("create dataset %s (%s) as draft in %s", ds.Name, ds.ID, Organization), func(ctx context.Context) error {
-			return env.CKAN.Action(ctx, "package_create", ds, nil)
-		})
-	}
-	byID, byName := map[string]Resource{}, map[string]Resource{}
-	if pkg != nil {
-		for _, r := range pkg.Resources {
-			byID[r.ID], byName[r.Name] = r, r
-		}
+		return planArticleS3(ctx, ap, fa)
 	}
 	dir := DepotDir(env.Depots, ds.Name)
 	for _, f := range fa.Files {
-		fr := &FileReport{Name: f.Name, Size: f.Size}
-		a.Files = append(a.Files, fr)
-		if f.IsLinkOnly {
-			fr.Status = "link only"
+		fr := ap.file(f, dir)
+		if fr == nil {
 			continue
 		}
-		if f.Name == "" || strings.ContainsAny(f.Name, "/\x00") || f.Name == "." || f.Name == ".." {
-			fr.Status, fr.Note = "failed", fmt.Sprintf("figshare names a file %q, which is not a file name", f.Name)
-			a.State, a.Error = "failed", fr.Note
+		exists, changed := ap.resource(fr, f)
+		if changed {
 			continue
 		}
-		rid := MakeID(ds.ID, f.SuppliedMD5)
-		fr.ResourceID, fr.Depot = rid, dir+"/"+f.Name
-		old, byNameOK := byName[f.Name]
-		_, exists := byID[rid]
-		if !exists && byNameOK {
-			fr.Status = "md5 changed"
-			fr.Note = fmt.Sprintf("figshare's md5 of %s is now %s, but resource %s holds the file imported before: not replaced (delete the resource to import the new file)", f.Name, f.SuppliedMD5, old.ID)
-			continue
-		}
-		depotLocal := env.Host.Path(fr.Depot)
+		rid := fr.ResourceID
 		rpath := ResourcePath(env.Storage, rid)
 		linked := linkedTo(env.Host.PathNoFollow(rpath), fr.Depot)
-		st, serr := os.Stat(depotLocal)
-		haveFile := serr == nil && st.Mode().IsRegular() && st.Size() == f.Size
+		df := ap.depotFile(fr, f)
+		haveFile := df.present()
 		if exists && linked && haveFile {
 			fr.Status = "in place"
 			continue
 		}
 		var planned []string
-		var hashes *Hashes
-		var mu sync.Mutex
-		f := f
 		if !haveFile {
 			planned = append(planned, "download")
-			a.steps++
-			do(fmt.Sprintf("download %s (%s) from figshare to %s", f.Name, sizeText(f.Size), fr.Depot), func(ctx context.Context) error {
-				if err := os.MkdirAll(env.Host.Path(dir), 0o755); err != nil {
-					return err
-				}
-				start := time.Now()
-				local := env.Host.Path(fr.Depot)
-				h, err := env.Figshare.Download(ctx, f, local)
-				fr.Seconds = time.Since(start).Seconds()
-				fr.Downloaded = h.Size
-				if err != nil {
-					return err
-				}
-				mu.Lock()
-				hashes = &h
-				mu.Unlock()
-				return nil
-			})
-		}
-		// the depot file's sums: from the download, else read once
-		sums := func() (Hashes, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			if hashes == nil {
-				h, err := HashFile(env.Host.Path(fr.Depot))
-				if err != nil {
-					return Hashes{}, err
-				}
-				if f.SuppliedMD5 != "" && !strings.EqualFold(h.MD5, f.SuppliedMD5) {
-					return Hashes{}, fmt.Errorf("%s: md5 %s, figshare says %s: move the file away and run again to download it anew", fr.Depot, h.MD5, f.SuppliedMD5)
-				}
-				hashes = &h
-			}
-			return *hashes, nil
+			ap.download(df, dir)
 		}
 		if !exists {
 			planned = append(planned, "create resource")
-			a.steps++
-			do(fmt.Sprintf("create resource %s (%s) in %s", f.Name, rid, ds.Name), func(ctx context.Context) error {
-				h, err := sums()
+			ap.do(fmt.Sprintf("create resource %s (%s) in %s", f.Name, rid, ds.Name), func(ctx context.Context) error {
+				h, err := df.sums()
 				if err != nil {
 					return err
 				}
@@ -302,14 +225,13 @@ func planArticle(ctx context.Context, env *Env, doi string, a, org *ArticleRepor
 		}
 		if !linked || !exists {
 			planned = append(planned, "link")
-			a.steps++
 			desc := fmt.Sprintf("link %s → %s", rpath, fr.Depot)
 			if exists {
 				desc = "repair: " + desc + " (the resource exists, its file is not the depot file)"
 			}
-			do(desc, func(ctx context.Context) error {
+			ap.do(desc, func(ctx context.Context) error {
 				if exists { // a repair: the depot file must be the right one
-					if _, err := sums(); err != nil {
+					if _, err := df.sums(); err != nil {
 						return err
 					}
 				}
@@ -318,10 +240,103 @@ func planArticle(ctx context.Context, env *Env, doi string, a, org *ArticleRepor
 		}
 		fr.Status = "planned: " + strings.Join(planned, ", ")
 	}
-	if pkg == nil || pkg.State != "active" {
-		a.steps++
-		do(fmt.Sprintf("set dataset %s active", ds.Name), func(ctx context.Context) error {
-			return env.CKAN.Action(ctx, "package_patch", map[string]any{"id": ds.ID, "state": "active"}, nil)
+	ap.finish()
+	return nil
+}
+
+// articlePlan plans the steps of one article; both ways use it, the
+// local storage's (planArticle: a depot file and a symlink per file)
+// and the object storage's (planArticleS3).
+type articlePlan struct {
+	env    *Env
+	ds     Dataset
+	pkg    *Package // the dataset in CKAN, nil while there is none
+	a, org *ArticleReport
+	p      *change.Plan
+	// the dataset's resources in CKAN by id and by name
+	byID, byName map[string]Resource
+}
+
+// newArticlePlan starts the plan of the article a: the creation of its
+// dataset as a draft when CKAN does not have it.
+func newArticlePlan(env *Env, ds Dataset, pkg *Package, a, org *ArticleReport, p *change.Plan) *articlePlan {
+	ap := &articlePlan{env: env, ds: ds, pkg: pkg, a: a, org: org, p: p,
+		byID: map[string]Resource{}, byName: map[string]Resource{}}
+	if pkg == nil {
+		ap.do(fmt.Sprintf("create dataset %s (%s) as draft in %s", ds.Name, ds.ID, Organization), func(ctx context.Context) error {
+			return env.CKAN.Action(ctx, "package_create", ds, nil)
+		})
+	} else {
+		for _, r := range pkg.Resources {
+			ap.byID[r.ID], ap.byName[r.Name] = r, r
+		}
+	}
+	return ap
+}
+
+// do plans a step of the article. The step is not done after the
+// circle's creation or an earlier step of the article failed; when it
+// fails, the article is failed and its later steps are not done.
+func (ap *articlePlan) do(desc string, run func(ctx context.Context) error) {
+	a, org := ap.a, ap.org
+	a.steps++
+	ap.p.Do("import-figshare "+ap.ds.Name, change.Action{Description: desc, Run: func(ctx context.Context) error {
+		if org.failedStep != "" {
+			return fmt.Errorf("not done: %q failed before it", org.failedStep)
+		}
+		if a.failedStep != "" {
+			return fmt.Errorf("not done: %q failed before it", a.failedStep)
+		}
+		if err := run(ctx); err != nil {
+			a.failedStep, a.State, a.Error = desc, "failed", err.Error()
+			return err
+		}
+		a.done++
+		return nil
+	}})
+}
+
+// file adds the report of f, whose depot file is in dir (a host path),
+// and returns it with its resource id and depot file set; it returns nil
+// when nothing is planned for f: a link-only file, or a name that is not
+// a file name (the article fails).
+func (ap *articlePlan) file(f FileEntry, dir string) *FileReport {
+	fr := &FileReport{Name: f.Name, Size: f.Size}
+	ap.a.Files = append(ap.a.Files, fr)
+	if f.IsLinkOnly {
+		fr.Status = "link only"
+		return nil
+	}
+	if f.Name == "" || strings.ContainsAny(f.Name, "/\x00") || f.Name == "." || f.Name == ".." {
+		fr.Status, fr.Note = "failed", fmt.Sprintf("figshare names a file %q, which is not a file name", f.Name)
+		ap.a.State, ap.a.Error = "failed", fr.Note
+		return nil
+	}
+	fr.ResourceID, fr.Depot = MakeID(ap.ds.ID, f.SuppliedMD5), dir+"/"+f.Name
+	return fr
+}
+
+// resource reports whether the dataset has the resource of f, and
+// whether it has another resource of f's name instead: then figshare's
+// file changed since it was imported, which is reported, not replaced.
+func (ap *articlePlan) resource(fr *FileReport, f FileEntry) (exists, changed bool) {
+	old, byName := ap.byName[f.Name]
+	_, exists = ap.byID[fr.ResourceID]
+	if !exists && byName {
+		fr.Status = "md5 changed"
+		fr.Note = fmt.Sprintf("figshare's md5 of %s is now %s, but resource %s holds the file imported before: not replaced (delete the resource to import the new file)", f.Name, f.SuppliedMD5, old.ID)
+		return false, true
+	}
+	return exists, false
+}
+
+// finish plans setting the dataset active unless it is, and sets the
+// article's state: "in place" when nothing is to be done.
+func (ap *articlePlan) finish() {
+	a, ds := ap.a, ap.ds
+	if ap.pkg == nil || ap.pkg.State != "active" {
+		ap.do(fmt.Sprintf("set dataset %s active", ds.Name), func(ctx context.Context) error {
+			return ap.env.CKAN.Action(ctx, "package_patch", map[string]any{"id": ds.ID, "state": "active"}, nil)
 		})
 	}
 	switch {
@@ -331,7 +346,67 @@ func planArticle(ctx context.Context, env *Env, doi string, a, org *ArticleRepor
 	default:
 		a.State = "planned"
 	}
-	return nil
+}
+
+// depotFile is a file of an article in the depot (or the download
+// cache) and its sums: those of the download, else read once.
+type depotFile struct {
+	f     FileEntry
+	fr    *FileReport // fr.Depot is the file's host path
+	local string      // its path on this machine
+
+	mu     sync.Mutex
+	hashes *Hashes
+}
+
+func (ap *articlePlan) depotFile(fr *FileReport, f FileEntry) *depotFile {
+	return &depotFile{f: f, fr: fr, local: ap.env.Host.Path(fr.Depot)}
+}
+
+// present reports whether the file is there with figshare's size.
+func (d *depotFile) present() bool {
+	st, err := os.Stat(d.local)
+	return err == nil && st.Mode().IsRegular() && st.Size() == d.f.Size
+}
+
+// download plans downloading the file from figshare into dir (a host
+// path); a partial file is resumed.
+func (ap *articlePlan) download(d *depotFile, dir string) {
+	f, fr, env := d.f, d.fr, ap.env
+	ap.do(fmt.Sprintf("download %s (%s) from figshare to %s", f.Name, sizeText(f.Size), fr.Depot), func(ctx context.Context) error {
+		if err := os.MkdirAll(env.Host.Path(dir), 0o755); err != nil {
+			return err
+		}
+		start := time.Now()
+		h, err := env.Figshare.Download(ctx, f, d.local)
+		fr.Seconds = time.Since(start).Seconds()
+		fr.Downloaded = h.Size
+		if err != nil {
+			return err
+		}
+		d.mu.Lock()
+		d.hashes = &h
+		d.mu.Unlock()
+		return nil
+	})
+}
+
+// sums returns the file's sums: from the download, else read once and
+// checked against figshare's md5.
+func (d *depotFile) sums() (Hashes, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.hashes == nil {
+		h, err := HashFile(d.local)
+		if err != nil {
+			return Hashes{}, err
+		}
+		if d.f.SuppliedMD5 != "" && !strings.EqualFold(h.MD5, d.f.SuppliedMD5) {
+			return Hashes{}, fmt.Errorf("%s: md5 %s, figshare says %s: move the file away and run again to download it anew", d.fr.Depot, h.MD5, d.f.SuppliedMD5)
+		}
+		d.hashes = &h
+	}
+	return *d.hashes, nil
 }
 
 // linkedTo reports whether local is a symlink to target.

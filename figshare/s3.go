@@ -7,13 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/DCOR-dev/dcor/backup"
-	"github.com/DCOR-dev/dcor/change"
 )
 
 // Objects is DCOR's object storage, as ckan.ini's dcor_object_store.*
@@ -163,8 +160,8 @@ func makePublic(ctx context.Context, st *backup.S3Store, key string) error {
 	return st.SetTags(ctx, key, t)
 }
 
-// planArticleS3 plans the files and resources of one article for a
-// site with object storage (DEP-HEAD's import_dataset): per file,
+// planArticleS3 plans, on ap, the files and resources of the article fa
+// for a site with object storage (DEP-HEAD's import_dataset): per file,
 // download (resumed) into the cache unless the object is there, upload
 // to the circle's bucket with the file's md5 and sha256 (every request
 // checked by the server against its Content-MD5) and check the object;
@@ -173,37 +170,9 @@ func makePublic(ctx context.Context, st *backup.S3Store, key string) error {
 // at the end set the dataset active. An object that is there and
 // verified is not uploaded again; one that differs is reported, never
 // replaced.
-func planArticleS3(ctx context.Context, env *Env, ds Dataset, fa *Article, pkg *Package, a, org *ArticleReport, p *change.Plan) error {
+func planArticleS3(ctx context.Context, ap *articlePlan, fa *Article) error {
+	env, ds, a := ap.env, ap.ds, ap.a
 	o := env.Objects
-	check := "import-figshare " + ds.Name
-	do := func(desc string, run func(ctx context.Context) error) {
-		p.Do(check, change.Action{Description: desc, Run: func(ctx context.Context) error {
-			if org.failedStep != "" {
-				return fmt.Errorf("not done: %q failed before it", org.failedStep)
-			}
-			if a.failedStep != "" {
-				return fmt.Errorf("not done: %q failed before it", a.failedStep)
-			}
-			if err := run(ctx); err != nil {
-				a.failedStep, a.State, a.Error = desc, "failed", err.Error()
-				return err
-			}
-			a.done++
-			return nil
-		}})
-	}
-	if pkg == nil {
-		a.steps++
-		do(fmt.Sprintf("create dataset %s (%s) as draft in %s", ds.Name, ds.ID, Organization), func(ctx context.Context) error {
-			return env.CKAN.Action(ctx, "package_create", ds, nil)
-		})
-	}
-	byID, byName := map[string]Resource{}, map[string]Resource{}
-	if pkg != nil {
-		for _, r := range pkg.Resources {
-			byID[r.ID], byName[r.Name] = r, r
-		}
-	}
 	orgID, err := o.circle(ctx, env.CKAN)
 	if err != nil {
 		return err
@@ -222,29 +191,18 @@ func planArticleS3(ctx context.Context, env *Env, ds Dataset, fa *Article, pkg *
 	}
 	dir := DepotDir(o.Cache, ds.Name)
 	for _, f := range fa.Files {
-		fr := &FileReport{Name: f.Name, Size: f.Size}
-		a.Files = append(a.Files, fr)
-		if f.IsLinkOnly {
-			fr.Status = "link only"
+		fr := ap.file(f, dir)
+		if fr == nil {
 			continue
 		}
-		if f.Name == "" || strings.ContainsAny(f.Name, "/\x00") || f.Name == "." || f.Name == ".." {
-			fr.Status, fr.Note = "failed", fmt.Sprintf("figshare names a file %q, which is not a file name", f.Name)
-			a.State, a.Error = "failed", fr.Note
-			continue
-		}
-		rid := MakeID(ds.ID, f.SuppliedMD5)
+		rid := fr.ResourceID
 		key := ObjectKey(rid)
-		fr.ResourceID, fr.Depot = rid, dir+"/"+f.Name
 		fr.Object = "s3://" + o.BucketName + "/" + key // the circle is made by this run
 		if orgID != "" {
 			fr.Object = "s3://" + o.Bucket(orgID) + "/" + key
 		}
-		old, byNameOK := byName[f.Name]
-		_, exists := byID[rid]
-		if !exists && byNameOK {
-			fr.Status = "md5 changed"
-			fr.Note = fmt.Sprintf("figshare's md5 of %s is now %s, but resource %s holds the file imported before: not replaced (delete the resource to import the new file)", f.Name, f.SuppliedMD5, old.ID)
+		exists, changed := ap.resource(fr, f)
+		if changed {
 			continue
 		}
 		state, tagged := objectMissing, false
@@ -264,47 +222,17 @@ func planArticleS3(ctx context.Context, env *Env, ds Dataset, fa *Article, pkg *
 			continue
 		}
 		var planned []string
-		f := f
 		if state == objectMissing {
-			var hashes *Hashes
-			var mu sync.Mutex
-			local := env.Host.Path(fr.Depot)
-			st, serr := os.Stat(local)
-			if !(serr == nil && st.Mode().IsRegular() && st.Size() == f.Size) {
+			df := ap.depotFile(fr, f)
+			if !df.present() {
 				planned = append(planned, "download")
-				a.steps++
-				do(fmt.Sprintf("download %s (%s) from figshare to %s", f.Name, sizeText(f.Size), fr.Depot), func(ctx context.Context) error {
-					if err := os.MkdirAll(env.Host.Path(dir), 0o755); err != nil {
-						return err
-					}
-					start := time.Now()
-					h, err := env.Figshare.Download(ctx, f, local)
-					fr.Seconds = time.Since(start).Seconds()
-					fr.Downloaded = h.Size
-					if err != nil {
-						return err
-					}
-					mu.Lock()
-					hashes = &h
-					mu.Unlock()
-					return nil
-				})
+				ap.download(df, dir)
 			}
 			planned = append(planned, "upload")
-			a.steps++
-			do(fmt.Sprintf("upload %s to %s", fr.Depot, fr.Object), func(ctx context.Context) error {
-				mu.Lock()
-				h := hashes
-				mu.Unlock()
-				if h == nil { // a file downloaded before: read it once
-					got, err := HashFile(local)
-					if err != nil {
-						return err
-					}
-					if f.SuppliedMD5 != "" && !strings.EqualFold(got.MD5, f.SuppliedMD5) {
-						return fmt.Errorf("%s: md5 %s, figshare says %s: move the file away and run again to download it anew", fr.Depot, got.MD5, f.SuppliedMD5)
-					}
-					h = &got
+			ap.do(fmt.Sprintf("upload %s to %s", fr.Depot, fr.Object), func(ctx context.Context) error {
+				h, err := df.sums()
+				if err != nil {
+					return err
 				}
 				st, err := bucket(ctx)
 				if err != nil {
@@ -316,7 +244,7 @@ func planArticleS3(ctx context.Context, env *Env, ds Dataset, fa *Article, pkg *
 				} else if err != nil {
 					return err
 				}
-				if err := st.PutFile(ctx, key, local, map[string]string{metaMD5: h.MD5, metaSHA256: h.SHA256}); err != nil {
+				if err := st.PutFile(ctx, key, df.local, map[string]string{metaMD5: h.MD5, metaSHA256: h.SHA256}); err != nil {
 					return err
 				}
 				f := f
@@ -336,8 +264,7 @@ func planArticleS3(ctx context.Context, env *Env, ds Dataset, fa *Article, pkg *
 		} else {
 			if state == objectUnverified {
 				planned = append(planned, "verify")
-				a.steps++
-				do(fmt.Sprintf("verify %s against figshare's md5 (read it back)", fr.Object), func(ctx context.Context) error {
+				ap.do(fmt.Sprintf("verify %s against figshare's md5 (read it back)", fr.Object), func(ctx context.Context) error {
 					st, err := bucket(ctx)
 					if err != nil {
 						return err
@@ -354,8 +281,7 @@ func planArticleS3(ctx context.Context, env *Env, ds Dataset, fa *Article, pkg *
 			}
 			if !tagged && !ds.Private {
 				planned = append(planned, "tag public")
-				a.steps++
-				do(fmt.Sprintf("tag %s public=true", fr.Object), func(ctx context.Context) error {
+				ap.do(fmt.Sprintf("tag %s public=true", fr.Object), func(ctx context.Context) error {
 					st, err := bucket(ctx)
 					if err != nil {
 						return err
@@ -366,8 +292,7 @@ func planArticleS3(ctx context.Context, env *Env, ds Dataset, fa *Article, pkg *
 		}
 		if !exists {
 			planned = append(planned, "add resource")
-			a.steps++
-			do(fmt.Sprintf("add resource %s (%s) to %s (package_revise, s3_available)", f.Name, rid, ds.Name), func(ctx context.Context) error {
+			ap.do(fmt.Sprintf("add resource %s (%s) to %s (package_revise, s3_available)", f.Name, rid, ds.Name), func(ctx context.Context) error {
 				return env.CKAN.Action(ctx, "package_revise", map[string]any{
 					"match__id":                 ds.ID,
 					"update__resources__extend": []map[string]any{{"id": rid, "name": f.Name, "s3_available": true}},
@@ -376,18 +301,6 @@ func planArticleS3(ctx context.Context, env *Env, ds Dataset, fa *Article, pkg *
 		}
 		fr.Status = "planned: " + strings.Join(planned, ", ")
 	}
-	if pkg == nil || pkg.State != "active" {
-		a.steps++
-		do(fmt.Sprintf("set dataset %s active", ds.Name), func(ctx context.Context) error {
-			return env.CKAN.Action(ctx, "package_patch", map[string]any{"id": ds.ID, "state": "active"}, nil)
-		})
-	}
-	switch {
-	case a.State == "failed":
-	case a.steps == 0:
-		a.State = "in place"
-	default:
-		a.State = "planned"
-	}
+	ap.finish()
 	return nil
 }
