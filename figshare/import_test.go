@@ -261,13 +261,20 @@ func TestImport(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(w.env.Depots, "figshare", pkg.Name, "elsewhere.zip")); err == nil {
 		t.Error("a link-only file was downloaded")
 	}
-	before := w.state(t)
-	creates := w.ckan.Calls("resource_create")
+	secondRunInPlace(t, w, func() string { return w.state(t) }, "resource_create")
+}
 
-	// second run: nothing planned, nothing called
+// secondRunInPlace runs the import of w again: it must plan nothing,
+// find every article in place (or skipped), and leave result and the
+// number of calls of the CKAN action write as they were.
+func secondRunInPlace(t *testing.T, w *world, result func() string, write string) {
+	t.Helper()
+	ctx := context.Background()
+	before := result()
+	writes := w.ckan.Calls(write)
 	start := time.Now()
 	p := change.New(w.env.Host, time.Now())
-	rep2, err := Plan(ctx, w.env, w.dois(), p)
+	rep, err := Plan(ctx, w.env, w.dois(), p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,12 +283,12 @@ func TestImport(t *testing.T) {
 	}
 	p.Apply(ctx, change.ApplyOptions{})
 	t.Logf("second run: %v", time.Since(start))
-	for _, a := range rep2.Articles {
+	for _, a := range rep.Articles {
 		if a.State != "in place" && a.State != "skipped" {
 			t.Errorf("second run: %s is %s", a.DOI, a.State)
 		}
 	}
-	if w.state(t) != before || w.ckan.Calls("resource_create") != creates {
+	if result() != before || w.ckan.Calls(write) != writes {
 		t.Error("the second run changed something")
 	}
 }
@@ -436,26 +443,46 @@ func TestRepairUnlinked(t *testing.T) {
 	}
 }
 
-// TestKilledAtRandomPoints interrupts the import at random points (a
-// random number of file bytes served, or right after a random CKAN write
-// was committed and before its answer), then runs it again: the second
-// run completes and the result equals an uninterrupted import.
+// TestKilledAtRandomPoints interrupts the import at random points and
+// runs it again (killAtRandomPoints): the second run completes and the
+// result equals an uninterrupted import.
 func TestKilledAtRandomPoints(t *testing.T) {
+	killAtRandomPoints(t, 24, 12, []string{"organization_create", "package_create", "resource_create", "package_patch"},
+		func(w *world) (func() string, func(string)) {
+			return func() string { return w.state(t) }, nil
+		})
+}
+
+// killAtRandomPoints interrupts the import of new worlds at random
+// points (a random number of file bytes served, or right after a random
+// CKAN write was committed and before its answer), then runs it again:
+// the second run must complete and its result equal an uninterrupted
+// import's. It makes trials trials (6 with -short), from a random
+// generator seeded with seed and the time. writes are the CKAN actions
+// that write. setup prepares each world (the reference one too) and
+// returns how to read its result and, optionally, a check after each
+// trial (given the trial's name).
+func killAtRandomPoints(t *testing.T, trials int, seed uint64, writes []string,
+	setup func(w *world) (result func() string, after func(trial string))) {
+	t.Helper()
 	ref := newWorld(t)
+	refResult, _ := setup(ref)
 	if _, res := ref.run(t, context.Background()); res.Failed() {
 		t.Fatal(change.Summary(res.Changes))
 	}
-	want := ref.state(t)
+	want := refResult()
 	total := ref.fig.Served()
-	writes := ref.ckan.Calls("organization_create") + ref.ckan.Calls("package_create") +
-		ref.ckan.Calls("resource_create") + ref.ckan.Calls("package_patch")
-	trials := 24
+	nwrites := 0
+	for _, action := range writes {
+		nwrites += ref.ckan.Calls(action)
+	}
 	if testing.Short() {
 		trials = 6
 	}
-	rng := rand.New(rand.NewPCG(12, uint64(time.Now().UnixNano())))
+	rng := rand.New(rand.NewPCG(seed, uint64(time.Now().UnixNano())))
 	for i := range trials {
 		w := newWorld(t)
+		result, after := setup(w)
 		ctx, cancel := context.WithCancelCause(context.Background())
 		var what string
 		if i%2 == 0 {
@@ -467,8 +494,8 @@ func TestKilledAtRandomPoints(t *testing.T) {
 				}
 			})
 		} else {
-			k := 1 + rng.IntN(writes)
-			what = fmt.Sprintf("after CKAN write %d of %d", k, writes)
+			k := 1 + rng.IntN(nwrites)
+			what = fmt.Sprintf("after CKAN write %d of %d", k, nwrites)
 			var mu sync.Mutex
 			n := 0
 			w.ckan.OnCommit(func(string) {
@@ -479,24 +506,25 @@ func TestKilledAtRandomPoints(t *testing.T) {
 				}
 			})
 		}
-		_, res := w.run(t, ctx)
+		w.run(t, ctx)
 		cancel(nil)
 		w.fig.OnBytes(nil)
 		w.ckan.OnCommit(nil)
-		if !res.Interrupted && !res.Failed() {
-			// the kill came after the last step
-		}
-		rep, res2 := w.run(t, context.Background())
-		if res2.Failed() {
-			t.Fatalf("trial %d (%s): the next run failed: %s", i, what, change.Summary(res2.Changes))
+		trial := fmt.Sprintf("trial %d (%s)", i, what)
+		rep, res := w.run(t, context.Background())
+		if res.Failed() {
+			t.Fatalf("%s: the next run failed: %s", trial, change.Summary(res.Changes))
 		}
 		for _, a := range rep.Articles {
 			if a.State == "failed" || a.State == "not done" {
-				t.Fatalf("trial %d (%s): %s %s %s", i, what, a.DOI, a.State, a.Error)
+				t.Fatalf("%s: %s %s %s", trial, a.DOI, a.State, a.Error)
 			}
 		}
-		if got := w.state(t); got != want {
-			t.Fatalf("trial %d (%s): result differs from an uninterrupted import:\n%s\nwant\n%s", i, what, got, want)
+		if got := result(); got != want {
+			t.Fatalf("%s: result differs from an uninterrupted import:\n%s\nwant\n%s", trial, got, want)
+		}
+		if after != nil {
+			after(trial)
 		}
 		t.Logf("trial %d: killed %s; the next run completed, same result", i, what)
 	}

@@ -5,14 +5,11 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -148,28 +145,7 @@ func TestImportS3(t *testing.T) {
 	if f := rep.Articles[0].Files[0]; f.Object != "s3://"+bucket+"/"+ObjectKey(f.ResourceID) {
 		t.Errorf("report names the object %q", f.Object)
 	}
-	before := w.state(t) + "\n" + got
-	revises := w.ckan.Calls("package_revise")
-
-	start := time.Now()
-	p := change.New(w.env.Host, time.Now())
-	rep2, err := Plan(ctx, w.env, w.dois(), p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !p.Empty() {
-		t.Errorf("second run plans %v", p.Changes(false))
-	}
-	p.Apply(ctx, change.ApplyOptions{})
-	t.Logf("second run: %v", time.Since(start))
-	for _, a := range rep2.Articles {
-		if a.State != "in place" && a.State != "skipped" {
-			t.Errorf("second run: %s is %s", a.DOI, a.State)
-		}
-	}
-	if w.state(t)+"\n"+objects(t, srv, bucket) != before || w.ckan.Calls("package_revise") != revises {
-		t.Error("the second run changed something")
-	}
+	secondRunInPlace(t, w, func() string { return w.state(t) + "\n" + objects(t, srv, bucket) }, "package_revise")
 }
 
 // TestS3Repairs: an object without its public tag is tagged, a resource
@@ -262,71 +238,21 @@ func mustOpen(t *testing.T, path string) io.Reader {
 }
 
 // TestS3KilledAtRandomPoints interrupts the S3 import at random points
-// (file bytes served, CKAN writes committed) and runs it again: the next
-// run completes and CKAN, the cache and the bucket equal an
-// uninterrupted import's.
+// (file bytes served, CKAN writes committed) and runs it again
+// (killAtRandomPoints): the next run completes, CKAN, the cache and the
+// bucket equal an uninterrupted import's, and no unfinished upload is
+// left.
 func TestS3KilledAtRandomPoints(t *testing.T) {
 	srv := s3test.Start(t)
-	ref := newWorld(t)
-	refBucket := ref.withS3(t, srv)
-	if _, res := ref.run(t, context.Background()); res.Failed() {
-		t.Fatal(change.Summary(res.Changes))
-	}
-	want := ref.state(t) + "\n" + objects(t, srv, refBucket)
-	total := ref.fig.Served()
-	writes := ref.ckan.Calls("organization_create") + ref.ckan.Calls("package_create") +
-		ref.ckan.Calls("package_revise") + ref.ckan.Calls("package_patch")
-	trials := 20
-	if testing.Short() {
-		trials = 6
-	}
-	rng := rand.New(rand.NewPCG(13, uint64(time.Now().UnixNano())))
-	for i := range trials {
-		w := newWorld(t)
-		bucket := w.withS3(t, srv)
-		ctx, cancel := context.WithCancelCause(context.Background())
-		var what string
-		if i%2 == 0 {
-			at := rng.Int64N(total)
-			what = fmt.Sprintf("after %d of %d bytes", at, total)
-			w.fig.OnBytes(func(n int64) {
-				if n >= at {
-					cancel(errors.New("killed"))
+	killAtRandomPoints(t, 20, 13, []string{"organization_create", "package_create", "package_revise", "package_patch"},
+		func(w *world) (func() string, func(string)) {
+			bucket := w.withS3(t, srv)
+			result := func() string { return w.state(t) + "\n" + objects(t, srv, bucket) }
+			after := func(trial string) {
+				if up := srv.Uploads(t, bucket); len(up) != 0 {
+					t.Errorf("%s: unfinished uploads left: %v", trial, up)
 				}
-			})
-		} else {
-			k := 1 + rng.IntN(writes)
-			what = fmt.Sprintf("after CKAN write %d of %d", k, writes)
-			var mu sync.Mutex
-			n := 0
-			w.ckan.OnCommit(func(string) {
-				mu.Lock()
-				defer mu.Unlock()
-				if n++; n == k {
-					cancel(errors.New("killed"))
-				}
-			})
-		}
-		w.run(t, ctx)
-		cancel(nil)
-		w.fig.OnBytes(nil)
-		w.ckan.OnCommit(nil)
-		rep, res := w.run(t, context.Background())
-		if res.Failed() {
-			t.Fatalf("trial %d (%s): the next run failed: %s", i, what, change.Summary(res.Changes))
-		}
-		for _, a := range rep.Articles {
-			if a.State == "failed" || a.State == "not done" {
-				t.Fatalf("trial %d (%s): %s %s %s", i, what, a.DOI, a.State, a.Error)
 			}
-		}
-		got := w.state(t) + "\n" + objects(t, srv, bucket)
-		if got != want {
-			t.Fatalf("trial %d (%s): result differs from an uninterrupted import:\n%s\nwant\n%s", i, what, got, want)
-		}
-		if up := srv.Uploads(t, bucket); len(up) != 0 {
-			t.Errorf("trial %d (%s): unfinished uploads left: %v", i, what, up)
-		}
-		t.Logf("trial %d: killed %s; the next run completed, same result", i, what)
-	}
+			return result, after
+		})
 }
