@@ -51,7 +51,7 @@ func TestThemeOnTheStack(t *testing.T) {
 func TestBackupRestoreOnTheStack(t *testing.T) {
 	e := stackEnv(t)
 	bin := dcor(t)
-	gpg := testtool.Need(t, "gpg")
+	testtool.Need(t, "gpg") // before anything is created
 	token := adminToken(t, e)
 	n := time.Now().UnixNano() % 1_000_000
 	org := fmt.Sprintf("stack-circle-%d", n)
@@ -68,34 +68,12 @@ func TestBackupRestoreOnTheStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.RemoveAll(dir)
+	t.Cleanup(func() { os.RemoveAll(dir) }) // after backupKey's cleanup stopped gpg's agent
 	os.Chmod(dir, 0o755)
-	home := filepath.Join(dir, "gnupg")
-	os.Mkdir(home, 0o700)
-	defer func() {
-		cmd := exec.Command("gpgconf", "--kill", "all")
-		cmd.Env = append(os.Environ(), "GNUPGHOME="+home)
-		cmd.Run()
-	}()
-	g := func(args ...string) []byte {
-		t.Helper()
-		out, err := runner.Run(context.Background(), runner.Cmd{Path: gpg,
-			Args:     append([]string{"--batch", "--pinentry-mode", "loopback", "--passphrase", ""}, args...),
-			ExtraEnv: []string{"GNUPGHOME=" + home}, Stderr: io.Discard})
-		if err != nil {
-			t.Fatalf("gpg %v: %v", args, err)
-		}
-		return out
-	}
-	g("--quick-gen-key", "DCOR stack backup <backup@dcor.test>", "ed25519", "sign,cert", "never")
-	fpr := regexp.MustCompile(`(?m)^fpr:+([0-9A-F]{40}):`).FindSubmatch(g("--with-colons", "--list-keys"))
-	if fpr == nil {
-		t.Fatal("no fingerprint in gpg's listing")
-	}
-	g("--quick-add-key", string(fpr[1]), "cv25519", "encr", "never")
+	pubKey, secKey := backupKey(t, dir, "DCOR stack backup <backup@dcor.test>")
 	pub, sec := filepath.Join(dir, "pub.asc"), filepath.Join(dir, "sec.asc")
-	os.WriteFile(pub, g("--armor", "--export", string(fpr[1])), 0o644)
-	os.WriteFile(sec, g("--armor", "--export-secret-keys", string(fpr[1])), 0o600)
+	os.WriteFile(pub, pubKey, 0o644)
+	os.WriteFile(sec, secKey, 0o600)
 
 	dumps := filepath.Join(dir, "dumps")
 	mustRun(t, e, 5*time.Minute, bin, "encrypted-database-backup", "--key-file", pub, "--out-dir", dumps)
@@ -177,4 +155,37 @@ func TestBackupRestoreOnTheStack(t *testing.T) {
 			t.Errorf("%s: live %v, restored %v", c.action, live, back)
 		}
 	}
+}
+
+// backupKey makes an OpenPGP key for backups with gpg in dir/gnupg (uid,
+// an ed25519 primary key, a cv25519 encryption subkey, no passphrase)
+// and returns its public and its secret key, armored. gpg's agent is
+// stopped when the test is cleaned up.
+func backupKey(t *testing.T, dir, uid string) (pub, sec []byte) {
+	t.Helper()
+	gpg := testtool.Need(t, "gpg")
+	home := filepath.Join(dir, "gnupg")
+	os.Mkdir(home, 0o700)
+	t.Cleanup(func() {
+		cmd := exec.Command("gpgconf", "--kill", "all")
+		cmd.Env = append(os.Environ(), "GNUPGHOME="+home)
+		cmd.Run()
+	})
+	g := func(args ...string) []byte {
+		t.Helper()
+		out, err := runner.Run(context.Background(), runner.Cmd{Path: gpg,
+			Args:     append([]string{"--batch", "--pinentry-mode", "loopback", "--passphrase", ""}, args...),
+			ExtraEnv: []string{"GNUPGHOME=" + home}, Stderr: io.Discard})
+		if err != nil {
+			t.Fatalf("gpg %v: %v", args, err)
+		}
+		return out
+	}
+	g("--quick-gen-key", uid, "ed25519", "sign,cert", "never")
+	fpr := regexp.MustCompile(`(?m)^fpr:+([0-9A-F]{40}):`).FindSubmatch(g("--with-colons", "--list-keys"))
+	if fpr == nil {
+		t.Fatal("no fingerprint in gpg's listing")
+	}
+	g("--quick-add-key", string(fpr[1]), "cv25519", "encr", "never")
+	return g("--armor", "--export", string(fpr[1])), g("--armor", "--export-secret-keys", string(fpr[1]))
 }

@@ -5,10 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -21,7 +19,6 @@ import (
 
 	"github.com/DCOR-dev/dcor/ckanini"
 	"github.com/DCOR-dev/dcor/internal/runner"
-	"github.com/DCOR-dev/dcor/internal/testtool"
 )
 
 // sideCKAN is a second CKAN inside the stack's namespace: the stack's
@@ -470,35 +467,11 @@ func newResetFixture(t *testing.T) *resetFixture {
 // makeKey makes an OpenPGP key with gpg: its public key in dir/keys, its
 // secret key in f.secKey.
 func (f *resetFixture) makeKey() {
-	t := f.t
-	gpg := testtool.Need(t, "gpg")
-	home := filepath.Join(f.dir, "gnupg")
-	os.Mkdir(home, 0o700)
-	t.Cleanup(func() {
-		cmd := exec.Command("gpgconf", "--kill", "all")
-		cmd.Env = append(os.Environ(), "GNUPGHOME="+home)
-		cmd.Run()
-	})
-	g := func(args ...string) []byte {
-		t.Helper()
-		out, err := runner.Run(context.Background(), runner.Cmd{Path: gpg,
-			Args:     append([]string{"--batch", "--pinentry-mode", "loopback", "--passphrase", ""}, args...),
-			ExtraEnv: []string{"GNUPGHOME=" + home}, Stderr: io.Discard})
-		if err != nil {
-			t.Fatalf("gpg %v: %v", args, err)
-		}
-		return out
-	}
-	g("--quick-gen-key", "DCOR reset test <reset@dcor.test>", "ed25519", "sign,cert", "never")
-	fpr := regexp.MustCompile(`(?m)^fpr:+([0-9A-F]{40}):`).FindSubmatch(g("--with-colons", "--list-keys"))
-	if fpr == nil {
-		t.Fatal("no fingerprint in gpg's listing")
-	}
-	g("--quick-add-key", string(fpr[1]), "cv25519", "encr", "never")
+	pub, sec := backupKey(f.t, f.dir, "DCOR reset test <reset@dcor.test>")
 	os.Mkdir(filepath.Join(f.dir, "keys"), 0o755)
-	os.WriteFile(filepath.Join(f.dir, "keys", "reset.asc"), g("--armor", "--export", string(fpr[1])), 0o644)
+	os.WriteFile(filepath.Join(f.dir, "keys", "reset.asc"), pub, 0o644)
 	f.secKey = filepath.Join(f.dir, "sec.asc")
-	os.WriteFile(f.secKey, g("--armor", "--export-secret-keys", string(fpr[1])), 0o600)
+	os.WriteFile(f.secKey, sec, 0o600)
 }
 
 // restorePlain restores a plain custom dump into a new database (as
