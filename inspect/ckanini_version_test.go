@@ -17,7 +17,7 @@ import (
 func TestCKANIniPluginsFollowTheInstalledCKAN(t *testing.T) {
 	for _, c := range []struct{ version, want string }{
 		{"", "stats text_view image_view recline_view dcor_depot dcor_schemas dc_serve dc_view dc_log_view dcor_theme"},
-		{"2.11.5", "activity stats text_view image_view dcor_depot dcor_schemas dc_serve dc_view dc_log_view dcor_theme"},
+		{"2.11.5", "stats text_view image_view dcor_depot dcor_schemas dc_serve dc_view dc_log_view dcor_theme activity"},
 	} {
 		env, dir := sampleEnv(t)
 		if c.version != "" {

@@ -44,6 +44,11 @@ func TestOptionsCKANVersion(t *testing.T) {
 		if !slices.Contains(plugins, "activity") {
 			t.Errorf("CKAN %s: ckan.plugins = %q lacks activity", v, got["ckan.plugins"].Value)
 		}
+		// activity's /dataset/<id>/… routes before dc_serve's would let
+		// CKAN's resource download take dc_serve's S3 redirect (stack).
+		if i, j := slices.Index(plugins, "dc_serve"), slices.Index(plugins, "activity"); i < 0 || j < i {
+			t.Errorf("CKAN %s: activity must come after dc_serve: %v", v, plugins)
+		}
 		if i, j := slices.Index(plugins, "dcor_depot"), slices.Index(plugins, "dcor_schemas"); i < 0 || j < i {
 			t.Errorf("CKAN %s: dcor_depot must come before dcor_schemas: %v", v, plugins)
 		}
