@@ -1,12 +1,9 @@
 package stack
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -160,56 +157,13 @@ func TestImportFigshareS3OnTheStack(t *testing.T) {
 		testtool.Missing(t, "the stack has no object storage (dcor_object_store.* unset in ckan.ini): start it with this tree's stack/stack.sh")
 	}
 	bin := dcor(t)
-	dir, err := os.MkdirTemp("", "dcor-stack-figshare-s3-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	os.Chmod(dir, 0o755)
-	f1, err := figsharetest.NewRTDC(dir, 601, "calibration_beads.rtdc", 60000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f2, _ := figsharetest.NewRTDC(dir, 602, "blood.rtdc", 30000)
-	f3, _ := figsharetest.NewRTDC(dir, 603, "hl60.rtdc", 40000)
-	arts := []*figsharetest.Article{
-		{ID: 7771184, Version: 2, Title: "Reference data: calibration beads", License: "CC0",
-			Authors: []string{"Paul Müller"}, References: []string{"10.1038/nmeth.3281"},
-			Description: "<p>RT-DC measurements of beads.</p>", Files: []*figsharetest.File{f1, f2}},
-		{ID: 11662773, Version: 2, Title: "Reference data: HL60", License: "CC0",
-			Authors: []string{"Maik Herbig"}, Description: "<p>HL60 cells</p>", Files: []*figsharetest.File{f3}},
-	}
-	spec, _ := json.Marshal(arts)
-	specPath := filepath.Join(dir, "articles.json")
-	if err := os.WriteFile(specPath, spec, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	fx := newFigshareFixture(t, e, "dcor-stack-figshare-s3-", 601)
+	arts, names, dir := fx.arts, fx.names, fx.dir
 	script := filepath.Join(dir, "s3.py")
 	if err := os.WriteFile(script, []byte(s3Script), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	fake := filepath.Join(dir, "fakefigshare")
-	if out, err := exec.Command(testtool.Need(t, "go"), "build", "-o", fake, "github.com/DCOR-dev/dcor/internal/figsharetest/fakefigshare").CombinedOutput(); err != nil {
-		t.Fatalf("go build fakefigshare: %v\n%s", err, out)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	argv := e.Command(fake, "-spec", specPath)
-	srv := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	stdout, _ := srv.StdoutPipe()
-	srv.Stderr = os.Stderr
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cancel(); srv.Wait() }()
-	url, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("fakefigshare: %v", err)
-	}
-	url = strings.TrimSpace(url)
-
 	token := adminToken(t, e)
-	names := []string{"figshare-7771184-v2", "figshare-11662773-v2"}
 	listObjects := func(bucket string) []s3Object {
 		var objs []s3Object
 		out := mustRun(t, e, 2*time.Minute, e.Venv+"/bin/python", script, "list", bucket)
@@ -240,10 +194,7 @@ func TestImportFigshareS3OnTheStack(t *testing.T) {
 				}
 				run(t, e, time.Minute, e.Venv+"/bin/python", append([]string{script, "rm", bucket}, keys...)...)
 			}
-			if code, _ := api(t, e, token, "package_show", map[string]any{"id": n}); code == 200 {
-				api(t, e, token, "dataset_purge", map[string]any{"id": n})
-			}
-			run(t, e, time.Minute, "rm", "-rf", "/data/depots/figshare/"+n)
+			fx.purge(t, e, token, n)
 			// DCOR names its jobs <package id>_<position>_<job> and
 			// enqueues none while one of that id is in Redis
 			run(t, e, time.Minute, "sh", "-c", "redis-cli --scan --pattern 'rq:job:"+id+"_*' | xargs -r redis-cli del")
@@ -252,11 +203,7 @@ func TestImportFigshareS3OnTheStack(t *testing.T) {
 	cleanup()
 	defer cleanup()
 
-	args := []string{"import-figshare", "--figshare-url", url + "/v2", "--doi", arts[0].DOI(), "--doi", arts[1].DOI()}
-	start := time.Now()
-	out, code := run(t, e, 5*time.Minute, bin, args...)
-	t.Logf("first run %v, exit %d:\n%s", time.Since(start).Round(time.Millisecond), code, out)
-	if code != 0 {
+	if code := fx.importFirst(t, e, bin); code != 0 {
 		t.Fatalf("first run: exit %d", code)
 	}
 	bucket := bucketOf()
@@ -284,53 +231,19 @@ func TestImportFigshareS3OnTheStack(t *testing.T) {
 	}
 
 	// CKAN through nginx (anonymous: public and active), and the files
-	for i, a := range arts {
-		code, doc := api(t, e, "", "package_show", map[string]any{"id": names[i]})
-		if code != 200 {
-			t.Fatalf("package_show %s (anonymous, so public and active): HTTP %d %v", names[i], code, doc)
+	fx.eachResource(t, e, func(name, wantID, rid string, f *figsharetest.File, rd map[string]any) {
+		if rd["id"] != rid || rd["name"] != f.Name || rd["s3_available"] != true {
+			t.Errorf("resource %v, want id %s name %s s3_available", rd, rid, f.Name)
 		}
-		pkg := result(doc)
-		wantID := figshare.MakeID(a.DOI(), names[i])
-		if pkg["id"] != wantID || pkg["state"] != "active" || pkg["license_id"] != "CC0-1.0" ||
-			pkg["doi"] != a.DOI() || fmt.Sprint(pkg["organization"].(map[string]any)["name"]) != figshare.Organization {
-			t.Errorf("dataset %s: id %v state %v license %v doi %v", names[i], pkg["id"], pkg["state"], pkg["license_id"], pkg["doi"])
+		dl := filepath.Join(dir, fmt.Sprintf("dl-%d", f.ID))
+		download(t, e, bucket, fmt.Sprintf("%s/dataset/%s/resource/%s/download/%s", e.URL, wantID, rid, f.Name), rid, dl)
+		got, err := figshare.HashFile(dl)
+		if err != nil || got.MD5 != f.MD5 {
+			t.Errorf("download of %s: md5 %s (%v), want the file's %s", f.Name, got.MD5, err, f.MD5)
 		}
-		res := pkg["resources"].([]any)
-		if len(res) != len(a.Files) {
-			t.Fatalf("%s has %d resources, want %d", names[i], len(res), len(a.Files))
-		}
-		for j, r := range res {
-			rd := r.(map[string]any)
-			f := a.Files[j]
-			rid := figshare.MakeID(wantID, f.MD5)
-			if rd["id"] != rid || rd["name"] != f.Name || rd["s3_available"] != true {
-				t.Errorf("resource %v, want id %s name %s s3_available", rd, rid, f.Name)
-			}
-			dl := filepath.Join(dir, fmt.Sprintf("dl-%d", f.ID))
-			download(t, e, bucket, fmt.Sprintf("%s/dataset/%s/resource/%s/download/%s", e.URL, wantID, rid, f.Name), rid, dl)
-			got, err := figshare.HashFile(dl)
-			if err != nil || got.MD5 != f.MD5 {
-				t.Errorf("download of %s: md5 %s (%v), want the file's %s", f.Name, got.MD5, err, f.MD5)
-			}
-		}
-	}
+	})
 
-	start = time.Now()
-	out, code = run(t, e, 5*time.Minute, bin, args...)
-	second := time.Since(start)
-	t.Logf("second run %v, exit %d:\n%s", second.Round(time.Millisecond), code, out)
-	if code != 0 {
-		t.Fatalf("second run: exit %d", code)
-	}
-	if strings.Count(out, ": in place") != 2 {
-		t.Errorf("second run did not find both articles in place:\n%s", out)
-	}
-	if second > 2*time.Second {
-		t.Errorf("second run took %v, goal under 2 s", second)
-	}
-	if out, code := run(t, e, 5*time.Minute, bin, append(args, "--check")...); code != 0 {
-		t.Errorf("--check after the import: exit %d\n%s", code, out)
-	}
+	fx.importAgain(t, e, bin)
 
 	// what DCOR's background jobs make of the resources (logged)
 	jobs(t, e, arts, names, bucket, listObjects, 3*time.Minute)

@@ -1,12 +1,8 @@
 package stack
 
 import (
-	"bufio"
-	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,7 +10,6 @@ import (
 
 	"github.com/DCOR-dev/dcor/figshare"
 	"github.com/DCOR-dev/dcor/internal/figsharetest"
-	"github.com/DCOR-dev/dcor/internal/testtool"
 )
 
 // TestImportFigshareOnTheStack imports two articles (three files) from a
@@ -50,49 +45,9 @@ func TestImportFigshareOnTheStack(t *testing.T) {
 			e.Lane, e.CKANVersion)
 	}
 	bin := dcor(t)
-	dir, err := os.MkdirTemp("", "dcor-stack-figshare-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	os.Chmod(dir, 0o755)
-	f1 := rtdcFile(t, e, dir, 501, "calibration_beads.rtdc", 60000)
-	f2 := rtdcFile(t, e, dir, 502, "blood.rtdc", 30000)
-	f3 := rtdcFile(t, e, dir, 503, "hl60.rtdc", 40000)
-	arts := []*figsharetest.Article{
-		{ID: 7771184, Version: 2, Title: "Reference data: calibration beads", License: "CC0",
-			Authors: []string{"Paul Müller"}, References: []string{"10.1038/nmeth.3281"},
-			Description: "<p>RT-DC measurements of beads.</p>", Files: []*figsharetest.File{f1, f2}},
-		{ID: 11662773, Version: 2, Title: "Reference data: HL60", License: "CC0",
-			Authors: []string{"Maik Herbig"}, Description: "<p>HL60 cells</p>", Files: []*figsharetest.File{f3}},
-	}
-	spec, _ := json.Marshal(arts)
-	specPath := filepath.Join(dir, "articles.json")
-	if err := os.WriteFile(specPath, spec, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	fake := filepath.Join(dir, "fakefigshare")
-	if out, err := exec.Command(testtool.Need(t, "go"), "build", "-o", fake, "github.com/DCOR-dev/dcor/internal/figsharetest/fakefigshare").CombinedOutput(); err != nil {
-		t.Fatalf("go build fakefigshare: %v\n%s", err, out)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	argv := e.Command(fake, "-spec", specPath)
-	srv := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	stdout, _ := srv.StdoutPipe()
-	srv.Stderr = os.Stderr
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cancel(); srv.Wait() }()
-	url, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("fakefigshare: %v", err)
-	}
-	url = strings.TrimSpace(url)
-
+	fx := newFigshareFixture(t, e, "dcor-stack-figshare-", 501)
+	arts, names := fx.arts, fx.names
 	token := adminToken(t, e)
-	names := []string{"figshare-7771184-v2", "figshare-11662773-v2"}
 	cleanup := func() {
 		for i, n := range names {
 			// the links and what DCOR's jobs put beside them (else
@@ -102,10 +57,7 @@ func TestImportFigshareOnTheStack(t *testing.T) {
 				rpath := figshare.ResourcePath("/data/ckan-dcorstack", figshare.MakeID(id, f.MD5))
 				run(t, e, time.Minute, "rm", "-f", rpath, rpath+"_condensed.rtdc", rpath+"_preview.jpg")
 			}
-			if code, _ := api(t, e, token, "package_show", map[string]any{"id": n}); code == 200 {
-				api(t, e, token, "dataset_purge", map[string]any{"id": n})
-			}
-			run(t, e, time.Minute, "rm", "-rf", "/data/depots/figshare/"+n)
+			fx.purge(t, e, token, n)
 		}
 		// dc_serve/dc_view name their jobs <package id>_<position>_…
 		// and enqueue none while a job of that id is in Redis (rq keeps
@@ -125,11 +77,7 @@ func TestImportFigshareOnTheStack(t *testing.T) {
 		cleanup()
 	}()
 
-	args := []string{"import-figshare", "--figshare-url", url + "/v2", "--doi", arts[0].DOI(), "--doi", arts[1].DOI()}
-	start := time.Now()
-	out, code := run(t, e, 5*time.Minute, bin, args...)
-	t.Logf("first run %v, exit %d:\n%s", time.Since(start).Round(time.Millisecond), code, out)
-	if code != 0 {
+	if code := fx.importFirst(t, e, bin); code != 0 {
 		t.Errorf("first run: exit %d", code)
 	}
 	// dc_serve and dc_view enqueue their jobs at resource_create, while
@@ -160,65 +108,33 @@ func TestImportFigshareOnTheStack(t *testing.T) {
 		}
 	}
 	before := importState(t, e, token, arts, names)
-	start = time.Now()
-	out, code = run(t, e, 5*time.Minute, bin, args...)
-	second := time.Since(start)
-	t.Logf("second run %v, exit %d:\n%s", second.Round(time.Millisecond), code, out)
-	if code != 0 {
-		t.Fatalf("second run: exit %d", code)
-	}
-	if strings.Count(out, ": in place") != 2 {
-		t.Errorf("second run did not find both articles in place:\n%s", out)
-	}
-	if second > 2*time.Second {
-		t.Errorf("second run took %v, goal under 2 s", second)
-	}
-	mustRun(t, e, 5*time.Minute, bin, append(args, "--check")...)
+	fx.importAgain(t, e, bin)
 	if after := importState(t, e, token, arts, names); after != before {
 		t.Errorf("the second run changed something:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 
-	for i, a := range arts {
-		code, doc := api(t, e, "", "package_show", map[string]any{"id": names[i]})
-		if code != 200 {
-			t.Fatalf("package_show %s (anonymous, so public and active): HTTP %d %v", names[i], code, doc)
+	fx.eachResource(t, e, func(name, wantID, rid string, f *figsharetest.File, rd map[string]any) {
+		if rd["id"] != rid || rd["name"] != f.Name || rd["format"] != "RT-DC" || rd["size"] != float64(f.Size) {
+			t.Errorf("resource %v, want id %s name %s size %d format RT-DC", rd, rid, f.Name, f.Size)
 		}
-		pkg := result(doc)
-		wantID := figshare.MakeID(a.DOI(), names[i])
-		if pkg["id"] != wantID || pkg["state"] != "active" || pkg["license_id"] != "CC0-1.0" ||
-			pkg["doi"] != a.DOI() || fmt.Sprint(pkg["organization"].(map[string]any)["name"]) != "figshare-import" {
-			t.Errorf("dataset %s: id %v state %v license %v doi %v", names[i], pkg["id"], pkg["state"], pkg["license_id"], pkg["doi"])
+		depot := "/data/depots/figshare/" + name + "/" + f.Name
+		rpath := figshare.ResourcePath("/data/ckan-dcorstack", rid)
+		if got := strings.TrimSpace(mustRun(t, e, time.Minute, "readlink", rpath)); got != depot {
+			t.Errorf("%s → %s, want %s", rpath, got, depot)
 		}
-		res := pkg["resources"].([]any)
-		if len(res) != len(a.Files) {
-			t.Fatalf("%s has %d resources, want %d", names[i], len(res), len(a.Files))
+		owners := mustRun(t, e, time.Minute, "stat", "-c", "%U", filepath.Dir(rpath), filepath.Dir(filepath.Dir(rpath)))
+		if strings.TrimSpace(owners) != "www-data\nwww-data" {
+			t.Errorf("owners of %s's parents: %q", rpath, owners)
 		}
-		for j, r := range res {
-			rd := r.(map[string]any)
-			f := a.Files[j]
-			rid := figshare.MakeID(wantID, f.MD5)
-			if rd["id"] != rid || rd["name"] != f.Name || rd["format"] != "RT-DC" || rd["size"] != float64(f.Size) {
-				t.Errorf("resource %v, want id %s name %s size %d format RT-DC", rd, rid, f.Name, f.Size)
-			}
-			depot := "/data/depots/figshare/" + names[i] + "/" + f.Name
-			rpath := figshare.ResourcePath("/data/ckan-dcorstack", rid)
-			if got := strings.TrimSpace(mustRun(t, e, time.Minute, "readlink", rpath)); got != depot {
-				t.Errorf("%s → %s, want %s", rpath, got, depot)
-			}
-			owners := mustRun(t, e, time.Minute, "stat", "-c", "%U", filepath.Dir(rpath), filepath.Dir(filepath.Dir(rpath)))
-			if strings.TrimSpace(owners) != "www-data\nwww-data" {
-				t.Errorf("owners of %s's parents: %q", rpath, owners)
-			}
-			dl := filepath.Join(dir, fmt.Sprintf("dl-%d", f.ID))
-			mustRun(t, e, time.Minute, "curl", "-sSfL", "--cacert", e.Cert, "-o", dl,
-				fmt.Sprintf("%s/dataset/%s/resource/%s/download/%s", e.URL, wantID, rid, f.Name))
-			got, err := figshare.HashFile(dl)
-			want := strings.Fields(mustRun(t, e, time.Minute, "md5sum", depot))[0]
-			if err != nil || got.MD5 != want || want != f.MD5 {
-				t.Errorf("download of %s through nginx: md5 %s (%v), the depot file's %s, figshare's %s", f.Name, got.MD5, err, want, f.MD5)
-			}
+		dl := filepath.Join(fx.dir, fmt.Sprintf("dl-%d", f.ID))
+		mustRun(t, e, time.Minute, "curl", "-sSfL", "--cacert", e.Cert, "-o", dl,
+			fmt.Sprintf("%s/dataset/%s/resource/%s/download/%s", e.URL, wantID, rid, f.Name))
+		got, err := figshare.HashFile(dl)
+		want := strings.Fields(mustRun(t, e, time.Minute, "md5sum", depot))[0]
+		if err != nil || got.MD5 != want || want != f.MD5 {
+			t.Errorf("download of %s through nginx: md5 %s (%v), the depot file's %s, figshare's %s", f.Name, got.MD5, err, want, f.MD5)
 		}
-	}
+	})
 }
 
 // mkRTDC writes an .rtdc file with dclab's own writer and the metadata
