@@ -146,11 +146,15 @@ func (s *S3Store) sources() string {
 // explain turns an S3 error into one line naming the endpoint and what
 // to check.
 func (s *S3Store) explain(what string, err error) error {
+	inBucket, forBucket := "", ""
+	if s.cfg.Bucket != "" {
+		inBucket, forBucket = " in bucket "+s.cfg.Bucket, " for bucket "+s.cfg.Bucket
+	}
 	var resp minio.ErrorResponse
 	if errors.As(err, &resp) {
 		switch resp.Code {
 		case "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidSecurity", "AuthorizationHeaderMalformed":
-			return fmt.Errorf("S3 at %s refused the credentials for bucket %s (%s): check the access key id and secret (%s)", s.host, s.cfg.Bucket, resp.Code, s.sources())
+			return fmt.Errorf("S3 at %s refused the credentials%s (%s): check the access key id and secret (%s)", s.host, forBucket, resp.Code, s.sources())
 		case "NoSuchBucket":
 			return fmt.Errorf("S3 bucket %s does not exist at %s: create it or set the bucket (%s)", s.cfg.Bucket, s.host, s.sources())
 		}
@@ -158,7 +162,7 @@ func (s *S3Store) explain(what string, err error) error {
 		if msg == "" {
 			msg = resp.Code
 		}
-		return fmt.Errorf("S3 at %s: %s in bucket %s failed: %s", s.host, what, s.cfg.Bucket, oneLineErr(msg))
+		return fmt.Errorf("S3 at %s: %s%s failed: %s", s.host, what, inBucket, oneLineErr(msg))
 	}
 	var netErr net.Error
 	var opErr *net.OpError
@@ -166,7 +170,7 @@ func (s *S3Store) explain(what string, err error) error {
 	if errors.As(err, &opErr) || errors.As(err, &netErr) || errors.As(err, &urlErr) {
 		return fmt.Errorf("S3 endpoint %s is unreachable (%s): check the endpoint URL (%s) and the network", s.host, oneLineErr(innermost(err).Error()), s.sources())
 	}
-	return fmt.Errorf("S3 at %s: %s in bucket %s failed: %s", s.host, what, s.cfg.Bucket, oneLineErr(err.Error()))
+	return fmt.Errorf("S3 at %s: %s%s failed: %s", s.host, what, inBucket, oneLineErr(err.Error()))
 }
 
 func innermost(err error) error {

@@ -154,3 +154,16 @@ func (s *S3Store) SetTags(ctx context.Context, key string, m map[string]string) 
 	}
 	return nil
 }
+
+// Buckets lists the names of the buckets the credentials can see.
+func (s *S3Store) Buckets(ctx context.Context) ([]string, error) {
+	bs, err := s.client.ListBuckets(ctx)
+	if err != nil {
+		return nil, s.explain("list the buckets", err)
+	}
+	names := make([]string, len(bs))
+	for i, b := range bs {
+		names[i] = b.Name
+	}
+	return names, nil
+}

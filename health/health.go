@@ -197,6 +197,7 @@ var probes = []probe{
 	{name: "postgresql", network: true, ini: true, run: probePostgres},
 	{name: "redis", network: true, ini: true, run: probeRedis},
 	{name: "solr", network: true, ini: true, run: probeSolr},
+	{name: "object-storage", network: true, ini: true, run: probeObjects},
 	{name: "disk:/data", run: probeDisk("/data")},
 	{name: "disk:/", run: probeDisk("/")},
 	{name: "backup", run: probeBackup},
@@ -323,7 +324,7 @@ func (c *config) loadIni() {
 		return
 	}
 	c.ini = map[string]string{}
-	for _, k := range iniKeys {
+	for _, k := range append(iniKeys, objectKeys...) {
 		if v, ok := f.Get(k); ok {
 			c.ini[k] = strings.TrimSpace(v)
 		}

@@ -162,7 +162,7 @@ func TestRun(t *testing.T) {
 	for _, r := range rep.Results {
 		byName[r.Name] = r
 	}
-	for _, n := range []string{"supervisord", "https", "uwsgi", "ckan", "postgresql", "redis", "solr"} {
+	for _, n := range []string{"supervisord", "https", "uwsgi", "ckan", "postgresql", "redis", "solr", "object-storage"} {
 		if r := byName[n]; r.State != Skip || !strings.Contains(r.Reason, "not the running system") {
 			t.Errorf("--root: %s: %s %q, want skip", n, r.State, r.Reason)
 		}
@@ -173,7 +173,7 @@ func TestRun(t *testing.T) {
 	if rep.State() != Fail || rep.FirstProblem() == nil || rep.FirstProblem().State != Fail {
 		t.Errorf("state %s, first problem %v", rep.State(), rep.FirstProblem())
 	}
-	if c := rep.Counts(); c[Skip] != 7 || c[OK]+c[Warn]+c[Fail]+c[Skip] != len(rep.Results) {
+	if c := rep.Counts(); c[Skip] != 8 || c[OK]+c[Warn]+c[Fail]+c[Skip] != len(rep.Results) {
 		t.Errorf("counts %v of %d results", c, len(rep.Results))
 	}
 	if len(rep.Packages) != 9 || rep.Packages[0].Name != "ckan" {

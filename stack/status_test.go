@@ -72,6 +72,13 @@ func TestStatusOnTheStack(t *testing.T) {
 	if s, r := doc.check("solr"); !regexp.MustCompile(`\d+ documents of site_id default`).MatchString(r) {
 		t.Errorf("solr: %s %q", s, r)
 	}
+	// The 2.11 lane has object storage (the seed lane keeps resources on
+	// local storage, and the probe skips there).
+	if e.Lane != "2.9" {
+		if s, r := doc.check("object-storage"); s != "ok" || !regexp.MustCompile(`: \d+ circle buckets \(circle-<circle id>\), backup bucket circle-000000000-backup `).MatchString(r) {
+			t.Errorf("object-storage: %s %q", s, r)
+		}
+	}
 	if doc.Packages[0].Name != "ckan" || doc.Packages[0].Version != "2.11.5" {
 		t.Errorf("packages: %v", doc.Packages)
 	}
