@@ -310,22 +310,29 @@ start_smtp() {
 # Object storage as production DCOR 1.x has it (2.11 lane only): every
 # resource, condensed file and preview lives in S3 buckets circle-<org id>
 # (dcor_shared.s3; dcor_schemas 1.x activates a dataset only after reading
-# its .rtdc from there). Versity Gateway (Apache-2.0; the release and
-# binary cache of internal/s3test, built once with go install) serves
-# $STATE/s3 on 127.0.0.1:9000 inside the namespace with root credentials
-# given by environment; s3_site_options puts DCOR's dcor_object_store.*
-# keys into the site file, and dcor inspect writes them to ckan.ini.
-S3GW_VERSION=v1.8.0   # = internal/s3test.Version (stack/figshare_s3_test.go checks)
+# its .rtdc from there). MinIO (AGPL-3.0, built once with go install into
+# /var/cache/dcor-test/bin/minio-<version>; cold about 5 min on 2 cores)
+# serves $STATE/s3 on 127.0.0.1:9000 (console 9001) inside the namespace
+# with root credentials given by environment; s3_site_options puts DCOR's
+# dcor_object_store.* keys into the site file, and dcor inspect writes them
+# to ckan.ini. MinIO, not Versity Gateway (internal/s3test's server for
+# the unit tests): dc_serve's download redirects to dcor_shared.s3's
+# presigned URL, which is SigV2 (boto3 without a region), as MPCDF's Ceph
+# RGW accepts; MinIO does too, Versity Gateway refuses it (and DCOR's
+# bucket policy, a condition on the object tag public).
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c   # github.com/minio/minio, 2026-02-12
 S3_ENDPOINT=http://127.0.0.1:9000
 s3_binary() {
   local dir=${DCOR_TEST_BIN:-/var/cache/dcor-test/bin}
-  local bin=$dir/versitygw
-  if [ -x "$bin" ] && [ "$(cat "$bin.version" 2>/dev/null)" = "$S3GW_VERSION" ]; then echo "$bin"; return 0; fi
-  log "building Versity Gateway $S3GW_VERSION into $dir (cold: a few minutes)"
+  local bin=$dir/minio-$MINIO_VERSION tmp
+  if [ -x "$bin" ]; then echo "$bin"; return 0; fi
+  log "building MinIO $MINIO_VERSION into $dir (cold: about 5 min)"
   mkdir -p "$dir"
-  (cd /tmp && GOBIN=$dir GOFLAGS=-buildvcs=false go install "github.com/versity/versitygw/cmd/versitygw@$S3GW_VERSION") \
-    >"$STATE/log/versitygw-build.log" 2>&1 || { tail -20 "$STATE/log/versitygw-build.log" >&2; die "go install versitygw@$S3GW_VERSION failed"; }
-  echo "$S3GW_VERSION" >"$bin.version"
+  tmp=$(mktemp -d "$dir/.minio-build.XXXXXX")
+  (cd /tmp && CGO_ENABLED=0 GOBIN=$tmp GOFLAGS=-buildvcs=false go install "github.com/minio/minio@$MINIO_VERSION") \
+    >"$STATE/log/minio-build.log" 2>&1 || { rm -rf "$tmp"; tail -20 "$STATE/log/minio-build.log" >&2; die "go install github.com/minio/minio@$MINIO_VERSION failed (log: $STATE/log/minio-build.log)"; }
+  mv "$tmp/minio" "$bin"
+  rmdir "$tmp"
   echo "$bin"
 }
 start_s3() {
@@ -335,9 +342,10 @@ start_s3() {
   S3_ACCESS_KEY=dcorstack
   S3_SECRET_KEY=$(openssl rand -hex 20)
   mkdir -p "$STATE/s3"
-  ROOT_ACCESS_KEY=$S3_ACCESS_KEY ROOT_SECRET_KEY=$S3_SECRET_KEY \
-    ns_bg "$STATE/log/versitygw.log" "$bin" --quiet --port "${S3_ENDPOINT#http://}" posix "$STATE/s3"
-  wait_for 30 "Versity Gateway" ns curl -s -o /dev/null "$S3_ENDPOINT/"
+  MINIO_ROOT_USER=$S3_ACCESS_KEY MINIO_ROOT_PASSWORD=$S3_SECRET_KEY MINIO_UPDATE=off \
+    ns_bg "$STATE/log/minio.log" "$bin" server --quiet --address "${S3_ENDPOINT#http://}" \
+    --console-address 127.0.0.1:9001 "$STATE/s3"
+  wait_for 60 MinIO ns curl -sf -o /dev/null "$S3_ENDPOINT/minio/health/ready"
 }
 s3_site_options() {
   [ "$LANE" = 2.11 ] || return 0
