@@ -144,7 +144,8 @@ func deleteWhere(ctx context.Context, tx pgx.Tx, table, where string, depth int)
 
 // PurgeAllDatasets purges every dataset in every state in one
 // transaction, as CKAN's dataset_purge does for one: the member rows of
-// the datasets (their groups and organizations), then every row that
+// the datasets (their groups and organizations), their resources (by
+// package_id: CKAN 2.9 has no foreign key there), then every row that
 // references a dataset — resources (and their views), tags, extras,
 // collaborators, relationships, and the rows of plugin tables with a
 // foreign key to package — then the datasets. Activities stay, as with
@@ -158,6 +159,12 @@ func (db *DB) PurgeAllDatasets(ctx context.Context) (int64, error) {
 	defer tx.Rollback(ctx)
 	if _, err := tx.Exec(ctx, `DELETE FROM member WHERE table_name = 'package' AND table_id IN (SELECT id FROM package)`); err != nil {
 		return 0, fmt.Errorf("purge the datasets of %s: delete their memberships: %w", db.masked, err)
+	}
+	// CKAN 2.9's resource.package_id has no foreign key (2.10 added
+	// it), so the resources are deleted by their column, not found
+	// through the key.
+	if _, err := deleteWhere(ctx, tx, "resource", "package_id IN (SELECT id FROM package)", 0); err != nil {
+		return 0, fmt.Errorf("purge the datasets of %s: %w (nothing was purged)", db.masked, err)
 	}
 	n, err := deleteWhere(ctx, tx, "package", "true", 0)
 	if err != nil {
