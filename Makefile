@@ -123,7 +123,7 @@ stack-stop:
 # The stack tests that apply to CKAN 2.9 against the seed lane (make stack LANE=2.9):
 # inspect, access tokens and import-figshare's symlinked depot files.
 TEST_SEED = DCOR_STACK_ENV=$(CURDIR)/.stack-2.9/env $(GO) test -count=1 -timeout 20m \
-	-run 'TestInspectOnTheStack|TestAccessTokenOnTheStack|TestImportFigshareOnTheStack' ./stack/
+	-run 'TestInspectOnTheStack|TestAccessTokenOnTheStack|TestImportFigshareOnTheStack|TestResetOnTheStack' ./stack/
 test-seed:
 	$(TEST_SEED)
 
