@@ -121,7 +121,7 @@ stack-stop:
 	@stack/stack.sh down --lane $(LANE)
 
 # The stack tests that apply to CKAN 2.9 against the seed lane (make stack LANE=2.9):
-# inspect, access tokens and import-figshare's symlinked depot files.
+# inspect, access tokens, import-figshare's symlinked depot files and every flag of reset.
 TEST_SEED = DCOR_STACK_ENV=$(CURDIR)/.stack-2.9/env $(GO) test -count=1 -timeout 20m \
 	-run 'TestInspectOnTheStack|TestAccessTokenOnTheStack|TestImportFigshareOnTheStack|TestResetOnTheStack' ./stack/
 test-seed:
