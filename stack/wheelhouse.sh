@@ -12,14 +12,15 @@
 # Prints the wheelhouse's path on stdout (make test exports it as
 # DCOR_WHEELHOUSE); everything else goes to stderr.
 #
-# Environment: DCOR_STACK_CACHE (default /var/cache/dcor-stack).
+# Environment: DCOR_STACK_CACHE (default /var/cache/dcor-stack),
+# DCOR_WHEELHOUSE_PYTHON (default /usr/bin/python3.11; the tests give a fake).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 SRC=$REPO/stack
 LOCK=$SRC/wheelhouse.lock
 CACHE=${DCOR_STACK_CACHE:-/var/cache/dcor-stack}
-PY=/usr/bin/python3.11
+PY=${DCOR_WHEELHOUSE_PYTHON:-/usr/bin/python3.11}
 # Bump when the way the wheelhouse is built changes (it is part of the key).
 HARNESS=1
 
@@ -73,21 +74,23 @@ for s, lines in sets.items():
 EOF
 
 export PIP_CACHE_DIR=$CACHE/pip PIP_CONSTRAINT=$SRC/constraints.txt PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-{
-  "$PY" -m venv "$work/venv"
-  "$work/venv/bin/pip" install -q "$(grep -i '^pip==' "$work/new.txt")"
+# set -e does not act in a list tested by ||: every step says || exit 1.
+(
+  "$PY" -m venv "$work/venv" || exit 1
+  pip_req=$(grep -i '^pip==' "$work/new.txt") || { echo "wheelhouse.lock names no pip==" >&2; exit 1; }
+  "$work/venv/bin/pip" install -q "$pip_req" || exit 1
   for set in old new; do
-    "$work/venv/bin/pip" wheel -q -w "$DIR.tmp" -r "$work/$set.txt"
+    "$work/venv/bin/pip" wheel -q -w "$DIR.tmp" -r "$work/$set.txt" || exit 1
   done
   while read -r req; do
-    "$work/venv/bin/pip" download -q --no-deps --no-binary :all: -d "$DIR.tmp/sdist" "$req"
+    "$work/venv/bin/pip" download -q --no-deps --no-binary :all: -d "$DIR.tmp/sdist" "$req" </dev/null || exit 1
   done <"$work/twice.txt"
   # The index is complete: both sets resolve from it alone, and it holds
   # nothing that the lock does not name.
   for set in old new; do
-    "$work/venv/bin/pip" install -q --dry-run --ignore-installed --no-index --find-links "$DIR.tmp" -r "$work/$set.txt"
+    "$work/venv/bin/pip" install -q --dry-run --ignore-installed --no-index --find-links "$DIR.tmp" -r "$work/$set.txt" || exit 1
   done
-} >"$DIR.tmp.log" 2>&1 || { tail -30 "$DIR.tmp.log" >&2; die "building $(basename "$DIR") failed (log: $DIR.tmp.log)"; }
+) >"$DIR.tmp.log" 2>&1 || { tail -30 "$DIR.tmp.log" >&2; die "building $(basename "$DIR") failed (log: $DIR.tmp.log)"; }
 "$PY" - "$DIR.tmp" "$work/old.txt" "$work/new.txt" <<'EOF' || die "the wheelhouse has wheels that stack/wheelhouse.lock does not name: pin them there"
 import glob, re, sys, zipfile
 canon = lambda n: re.sub(r"[-_.]+", "-", n).lower()
@@ -109,7 +112,8 @@ mv "$DIR.tmp" "$DIR"
 mv "$DIR.tmp.log" "$DIR.log"
 log "built $(basename "$DIR") in $((SECONDS - t0)) s ($(du -sh "$DIR" | cut -f1))"
 # Keep the two newest wheelhouses.
-for old in $(ls -dt "$CACHE"/wheelhouse-* 2>/dev/null | grep -v '\.\(tmp\|log\)$' | tail -n +3); do
+# (line by line: the cache's path may have spaces)
+ls -dt "$CACHE"/wheelhouse-* 2>/dev/null | grep -v '\.\(tmp\|log\)$' | tail -n +3 | while IFS= read -r old; do
   log "removing old wheelhouse $old"; rm -rf "$old" "$old.log"
-done
+done || true
 echo "$DIR"
