@@ -331,10 +331,12 @@ func (ap *articlePlan) resource(fr *FileReport, f FileEntry) (exists, changed bo
 }
 
 // finish plans setting the dataset active unless it is, and sets the
-// article's state: "in place" when nothing is to be done.
+// article's state: "in place" when nothing is to be done. An article
+// that failed while planned (a file that cannot be imported) is not set
+// active: its dataset would lack that file.
 func (ap *articlePlan) finish() {
 	a, ds := ap.a, ap.ds
-	if ap.pkg == nil || ap.pkg.State != "active" {
+	if (ap.pkg == nil || ap.pkg.State != "active") && a.State != "failed" {
 		ap.do(fmt.Sprintf("set dataset %s active", ds.Name), func(ctx context.Context) error {
 			return ap.env.CKAN.Action(ctx, "package_patch", map[string]any{"id": ds.ID, "state": "active"}, nil)
 		})

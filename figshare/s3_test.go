@@ -256,3 +256,52 @@ func TestS3KilledAtRandomPoints(t *testing.T) {
 			return result, after
 		})
 }
+
+// TestS3FailedFileKeepsDraft: when a file of an article fails (an object
+// of another size is under its key: reported, not replaced), the other
+// files are still uploaded, but the dataset is not set active with a
+// file missing; it stays a draft until a run imports every file.
+func TestS3FailedFileKeepsDraft(t *testing.T) {
+	srv := s3test.Start(t)
+	w := newWorld(t)
+	bucket := w.withS3(t, srv)
+	ctx := context.Background()
+	if err := w.env.CKAN.Action(ctx, "organization_create", map[string]any{"name": Organization, "title": OrganizationTitle}, nil); err != nil {
+		t.Fatal(err)
+	}
+	c := srv.Client(t)
+	if err := c.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ds := MakeID(w.articles[0].DOI(), "figshare-7771184-v2")
+	key0 := ObjectKey(MakeID(ds, w.articles[0].Files[0].MD5))
+	if _, err := c.PutObject(ctx, bucket, key0, strings.NewReader("other"), 5, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rep, _ := w.run(t, ctx)
+	if a := rep.Articles[0]; a.State != "failed" || !strings.Contains(a.Error, "not replaced") {
+		t.Errorf("article with a foreign object: %s %q", a.State, a.Error)
+	}
+	pkg, err := w.env.CKAN.PackageShow(ctx, "figshare-7771184-v2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pkg.State == "active" {
+		t.Errorf("the dataset was set active with %d of its 2 files", len(pkg.Resources))
+	}
+	if a := rep.Articles[2]; a.State != "imported" {
+		t.Errorf("the other article: %s %s", a.State, a.Error)
+	}
+
+	// the operator removes the object: the next run imports the file and
+	// sets the dataset active
+	if err := c.RemoveObject(ctx, bucket, key0, minio.RemoveObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if rep, res := w.run(t, ctx); res.Failed() || rep.Articles[0].State != "imported" {
+		t.Fatalf("after the removal: %s %s", rep.Articles[0].State, change.Summary(res.Changes))
+	}
+	if pkg, err = w.env.CKAN.PackageShow(ctx, "figshare-7771184-v2"); err != nil || pkg.State != "active" || len(pkg.Resources) != 2 {
+		t.Errorf("after the removal: dataset %+v, %v", pkg, err)
+	}
+}
