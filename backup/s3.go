@@ -511,3 +511,16 @@ func (s *S3Store) hostKey(key, hostname string) bool {
 	_, _, ok = parseName(strings.TrimSuffix(name, ".sha256"), hostname, time.Local)
 	return ok
 }
+
+// ParseSSLVerify reads dcor_object_store.ssl_verify as DCOR does (CKAN's
+// boolean words; empty means true) and says whether TLS certificate
+// verification is off.
+func ParseSSLVerify(v string) (noVerify bool, err error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "true", "1", "yes", "on":
+		return false, nil
+	case "false", "0", "no", "off":
+		return true, nil
+	}
+	return false, fmt.Errorf("dcor_object_store.ssl_verify = %q is neither true nor false", v)
+}

@@ -24,10 +24,14 @@ func probeObjects(ctx context.Context, c *config) []Result {
 	if tmpl == "" {
 		return result(name, Fail, "ckan.ini sets dcor_object_store.endpoint_url but no dcor_object_store.bucket_name")
 	}
+	noVerify, err := backup.ParseSSLVerify(c.ini["dcor_object_store.ssl_verify"])
+	if err != nil {
+		return result(name, Fail, "ckan.ini: %v", err)
+	}
 	s, err := backup.DialS3(backup.S3Config{Endpoint: endpoint,
 		AccessKey:   c.ini["dcor_object_store.access_key_id"],
 		SecretKey:   c.ini["dcor_object_store.secret_access_key"],
-		NoVerifyTLS: strings.EqualFold(c.ini["dcor_object_store.ssl_verify"], "false"),
+		NoVerifyTLS: noVerify,
 		Sources:     "ckan.ini dcor_object_store.*"})
 	if err != nil {
 		return result(name, Fail, "%v", err)

@@ -41,6 +41,12 @@ func TestObjectStorage(t *testing.T) {
 	wrong["dcor_object_store.endpoint_url"] = "http://127.0.0.1:1"
 	check(t, "unreachable", newHost(t, wrong).config(), probeObjects, Fail, "127.0.0.1:1")
 
+	wrong["dcor_object_store.endpoint_url"] = srv.Endpoint
+	wrong["dcor_object_store.ssl_verify"] = "perhaps"
+	check(t, "ssl_verify", newHost(t, wrong).config(), probeObjects, Fail, `ssl_verify = "perhaps" is neither true nor false`)
+	wrong["dcor_object_store.ssl_verify"] = "0"
+	check(t, "ssl_verify 0", newHost(t, wrong).config(), probeObjects, OK, "circle buckets")
+
 	check(t, "local storage", newHost(t, map[string]string{"solr_url": "http://127.0.0.1:1/solr/ckan"}).config(), probeObjects, Skip, "no dcor_object_store.endpoint_url")
 	check(t, "no bucket name", newHost(t, map[string]string{"dcor_object_store.endpoint_url": srv.Endpoint}).config(), probeObjects, Fail, "bucket_name")
 }

@@ -34,13 +34,11 @@ func figshareObjects(ini *ckanini.File, iniPath, depots string) (*figshare.Objec
 	}
 	cfg := backup.S3Config{Endpoint: get("endpoint_url"), AccessKey: get("access_key_id"),
 		SecretKey: get("secret_access_key"), Sources: "ckan.ini " + iniPath + " dcor_object_store.*"}
-	switch strings.ToLower(get("ssl_verify")) {
-	case "", "true", "1", "yes", "on":
-	case "false", "0", "no", "off":
-		cfg.NoVerifyTLS = true
-	default:
-		return nil, fmt.Errorf("%s: dcor_object_store.ssl_verify = %q is neither true nor false", iniPath, get("ssl_verify"))
+	noVerify, err := backup.ParseSSLVerify(get("ssl_verify"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", iniPath, err)
 	}
+	cfg.NoVerifyTLS = noVerify
 	name := get("bucket_name")
 	if !strings.Contains(name, "{organization_id}") {
 		return nil, fmt.Errorf("%s: dcor_object_store.bucket_name = %q lacks {organization_id}: DCOR keeps each circle in its own bucket", iniPath, name)

@@ -86,12 +86,8 @@ func (a *app) s3Config(f s3Flags) (backup.S3Config, error) {
 	if f.prefix != "" {
 		c.Prefix = f.prefix
 	}
-	switch strings.ToLower(sslVerify) {
-	case "", "true", "1", "yes", "on":
-	case "false", "0", "no", "off":
-		c.NoVerifyTLS = true
-	default:
-		return c, fmt.Errorf("dcor_object_store.ssl_verify = %q is neither true nor false", sslVerify)
+	if c.NoVerifyTLS, err = backup.ParseSSLVerify(sslVerify); err != nil {
+		return c, err
 	}
 	if len(sources) == 0 {
 		sources = []string{"ckan.ini dcor_object_store.*, site file backup.s3 or AWS_* environment: none set"}
