@@ -34,10 +34,10 @@ func TestParseDatabaseURL(t *testing.T) {
 		if db.Masked() != tc.masked || db.uri(db.Name) != tc.uri || db.localURI(db.Name) != tc.local || db.Password != tc.password {
 			t.Errorf("%s:\n masked %s\n uri    %s\n local  %s\n pass   %q", tc.in, db.Masked(), db.uri(db.Name), db.localURI(db.Name), db.Password)
 		}
-		t.Setenv("PGPASSWORD", "old")
+		t.Setenv("PGPASSWORD", "old-password-from-the-environment")
 		c := db.pgCommand("pg_dump", nil)
 		env := strings.Join(append(c.Env, c.ExtraEnv...), " ")
-		if strings.Contains(env, "old") || (tc.password != "" && !strings.Contains(env, "PGPASSWORD="+tc.password)) {
+		if strings.Contains(env, "old-password-from-the-environment") || (tc.password != "" && !strings.Contains(env, "PGPASSWORD="+tc.password)) {
 			t.Errorf("%s: env %s", tc.in, env)
 		}
 	}
